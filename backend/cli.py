@@ -1,0 +1,119 @@
+"""The ``baton`` command line (contract: ../shared/DESIGN.md §3).
+
+Each command lives in its own module under :mod:`backend.commands`: ``<command>.py`` for a plain command
+(``baton conduct``) or ``<command>_<target>.py`` for a grouped one (``baton bench retarget`` ->
+``bench_retarget.py``). A module provides ``configure(parser)`` and ``run(args) -> int``. A command whose module
+does not exist yet exits 2 with "not available yet".
+
+Every command that reports accepts ``--json`` and then prints exactly one JSON object on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from backend import __version__
+from backend.errors import BatonError, NotAvailableError
+
+#: Plain commands: name -> one-line help.
+COMMANDS: dict[str, str] = {
+    "demo": "music -> conductor -> rigs -> .blend + .mp4 + plot (embedded, no server)",
+    "conduct": "generate a conductor's performance from an audio file",
+    "retarget": "retarget a motion onto another skeleton or rig",
+    "search": "search the motion library by text, motion or video",
+    "serve": "run the local backend (HTTP on 127.0.0.1)",
+}
+
+#: Grouped commands: name -> (help, {target: help}).
+GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "motion": ("inspect motion files", {"info": "skeleton, joints, fps, frames, duration of a motion file"}),
+    "library": (
+        "the motion library",
+        {"import": "import BVH / npz / HumanML3D files", "stats": "clip counts and sizes"},
+    ),
+    "eval": ("evaluation metrics as JSON", {"conductor": "BC, FGD, diversity, ...", "retrieval": "R@k, MedR"}),
+    "bench": (
+        "benchmarks as JSON",
+        {
+            "retarget": "solver and keyframe-writing speed",
+            "conduct": "real-time factor per model and runtime",
+            "serve": "server overhead and throughput",
+            "addon": "add-on end-to-end timing",
+            "search": "search latency and ANN recall",
+        },
+    ),
+    "train": ("train models", {"conductor": "the diffusion conductor", "retrieval": "text/motion retrieval"}),
+    "export": ("export models", {"onnx": "ONNX export of the conductor"}),
+    "models": ("manage model weights", {"import-virtualconductor": "convert an official M2S-GAN checkpoint"}),
+}
+
+
+def _module_name(command: str, target: str | None) -> str:
+    name = command if target is None else f"{command}_{target}"
+    return "backend.commands." + name.replace("-", "_")
+
+
+def _load(command: str, target: str | None):
+    name = _module_name(command, target)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            full = f"baton {command}" + (f" {target}" if target else "")
+            raise NotAvailableError(f"{full}: not available yet") from None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: a sub-parser per command; arguments after the command are parsed by its module."""
+    parser = argparse.ArgumentParser(prog="baton", description="Baton: learned human motion for Blender.")
+    parser.add_argument("--version", action="version", version=f"baton {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, (help_text, targets) in GROUPS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("target", choices=sorted(targets), metavar="{" + ",".join(targets) + "}")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``baton`` console script. Returns the process exit code.
+
+    Exit codes: 0 success, 1 a :class:`BatonError` (bad input; message on stderr), 2 usage errors and commands
+    that are not available yet.
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    target = getattr(args, "target", None)
+    prog = f"baton {args.command}" + (f" {target}" if target else "")
+    try:
+        module = _load(args.command, target)
+        sub_parser = argparse.ArgumentParser(prog=prog, description=module.__doc__)
+        module.configure(sub_parser)
+        sub_args = sub_parser.parse_args(args.rest)
+        return int(module.run(sub_args) or 0)
+    except NotAvailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BatonError, ValueError, FileNotFoundError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

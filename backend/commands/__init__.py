@@ -1,0 +1,1 @@
+"""One module per ``baton`` command; see :mod:`backend.cli` for the contract."""

@@ -1,0 +1,1 @@
+"""instruct — see docs/architecture.md."""

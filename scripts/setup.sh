@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-command setup: creates .venv (backend, CPU torch) and .venv-blender (bpy), installs the system packages the
+# project needs, then runs `baton demo` (skip it with BATON_SKIP_DEMO=1). Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${BATON_PYTHON:-python3.11}
+command -v "$PY" >/dev/null || { echo "setup: $PY not found; Baton needs Python 3.11 (set BATON_PYTHON)" >&2; exit 1; }
+
+bash scripts/system-packages.sh
+
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip
+# constraints.txt pins the CPU build of torch so no CUDA wheels are pulled (GPU: see README).
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+
+if [ ! -x .venv-blender/bin/python ]; then "$PY" -m venv .venv-blender; fi
+.venv-blender/bin/python -m pip install -q --upgrade pip
+.venv-blender/bin/python -m pip install -q -r requirements-blender.txt
+
+echo "setup: .venv and .venv-blender ready" >&2
+if [ "${BATON_SKIP_DEMO:-0}" != "1" ]; then
+  .venv/bin/baton demo
+fi
