@@ -97,6 +97,21 @@ def matrix_to_quat(matrices: np.ndarray) -> np.ndarray:
     return q.reshape(*lead, 4)
 
 
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of (w, x, y, z) quaternions (apply ``b`` first); broadcasts."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
 def to_pose_space(
     rotations: np.ndarray,
     root_translation: np.ndarray | None,
@@ -115,8 +130,11 @@ def to_pose_space(
     """
     rest = np.asarray(rest_frames_blender, dtype=np.float64)
     basis = rest[:, :3, :3]
-    local = BACKEND_TO_BLENDER @ quat_to_matrix(rotations) @ BACKEND_TO_BLENDER.T
-    pose = matrix_to_quat(np.swapaxes(basis, 1, 2) @ local @ basis)
+    # Q = B^T (C L C^T) B = M^T L M with M = C^T B, done as the quaternion conjugation conj(m) * l * m.
+    bone = matrix_to_quat(np.einsum("ki,jkl->jil", BACKEND_TO_BLENDER, basis))  # (J, 4)
+    unit = np.asarray(rotations, dtype=np.float64)
+    unit = unit / np.linalg.norm(unit, axis=-1, keepdims=True)
+    pose = quat_multiply(quat_multiply(bone * [1.0, -1.0, -1.0, -1.0], unit), bone)
     location = None
     if root_translation is not None:
         offset = points_to_blender(root_translation) - rest[0, :3, 3]
