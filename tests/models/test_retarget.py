@@ -173,3 +173,29 @@ def test_progress_stages(bandai_walk):
     cancelled.cancel()
     with pytest.raises(Cancelled):
         retarget(bandai_walk, "smpl24", progress=cancelled)
+
+
+def _off_hinge_deg(q: np.ndarray, hinge: np.ndarray) -> np.ndarray:
+    """Angle (degrees) of the part of local rotations ``q (T, 4)`` that is not a rotation about ``hinge``."""
+    about = np.concatenate([q[:, :1], (q[:, 1:] @ hinge)[:, None] * hinge], axis=1)
+    about /= np.linalg.norm(about, axis=1, keepdims=True)
+    cos_half = np.abs((q * about).sum(axis=1))  # |<q, twist>| = cos(swing / 2)
+    return np.degrees(2 * np.arccos(np.clip(cos_half, 0.0, 1.0)))
+
+
+@pytest.mark.parametrize("clip", [f"{CMU}/131_03.bvh", f"{BANDAI}/dataset-1_dance-short_normal_001.bvh"])
+def test_knees_and_elbows_bend_as_hinges(shared_data: Path, clip):
+    """Twist comes from the limb's bend plane, so knees and elbows rotate (almost) only about their hinge axis
+    (knees bend backwards, elbows forwards in the T-pose rest; +Z is forward)."""
+    result = retarget(load_bvh(shared_data / clip), "smpl24", foot_lock=False)
+    skeleton = get_skeleton("smpl24")
+    rest = skeleton.rest_positions().astype(np.float64)
+    errors = {}
+    for joint, child, forward in (("left_knee", "left_ankle", -1), ("right_knee", "right_ankle", -1),
+                                  ("left_elbow", "left_wrist", 1), ("right_elbow", "right_wrist", 1)):  # fmt: skip
+        bone = rest[skeleton.index(child)] - rest[skeleton.index(joint)]
+        hinge = np.cross(bone / np.linalg.norm(bone), [0.0, 0.0, forward])
+        q = result.motion.rotations[:, skeleton.index(joint)].astype(np.float64)
+        errors[joint] = _off_hinge_deg(q, hinge / np.linalg.norm(hinge)).mean()
+    assert max(errors["left_knee"], errors["right_knee"]) < 2.0, errors
+    assert max(errors["left_elbow"], errors["right_elbow"]) < 15.0, errors
