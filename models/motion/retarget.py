@@ -18,6 +18,9 @@ the rest pose, so joint positions are ``p_j = p_parent + A_parent (rest_j - rest
 * Root: the target's pelvis is placed at the source pelvis scaled by the leg-length ratio (so feet meet the floor
   at y = 0 and the target's own hip height is preserved), with the root mode applied: ``full`` (all of it),
   ``inplace`` (the horizontal travel removed, sway kept) or ``height`` (only the vertical motion).
+* Source rotation channels (BVH) are used where both rest poses agree around a joint (bones within 20 degrees,
+  parent frames within 20 degrees): there the joint's twist, and a leaf's (head, hand, toe) whole orientation,
+  follow the source, so a skeleton retargeted onto itself gets its own rotations back.
 * Unmapped target joints keep their rest pose relative to their parent.
 * 2D COCO-13 sources are lifted (:mod:`models.motion.lift2d`) and drive the upper body only; the pelvis and legs
   stay at rest.
@@ -36,6 +39,7 @@ from scipy.signal import savgol_filter
 from models.metrics.motion import foot_skate_cm
 from models.motion.foot_contact import detect_contacts, pin_feet
 from models.motion.joint_mapping import LOWER_BODY_JOINTS, canonical_names, resolve_mapping
+from models.motion.kinematics import forward_kinematics
 from models.motion.lift2d import lift_coco13
 from models.motion.motion import Motion
 from models.motion.retarget_math import fit_rotation, normalize, swing_rotation, world_fk
@@ -49,6 +53,8 @@ __all__ = ["ROOT_MODES", "RetargetResult", "TargetRig", "resolve_target", "retar
 ROOT_MODES = ("full", "inplace", "height")
 #: Weight of the "stay at rest relative to the parent" prior against unit-weight bone directions.
 PRIOR_WEIGHT = 0.02
+#: Rest poses "agree" around a joint when its bones point within this angle (degrees) in source and target.
+REST_AGREEMENT_DEG = 20.0
 #: The same prior for joints with several mapped descendants (only breaks ties when their directions are collinear).
 MULTI_PRIOR_WEIGHT = 1e-5
 _MIN_LENGTH = 1e-4
@@ -154,6 +160,15 @@ class _Plan:
             self.ancestor[j] = p
             if p >= 0 and self.source_of[j] >= 0:
                 self.descendants[p].append(j)
+        # Directions are aimed through zero-length bones (CMU's LHipJoint, lowerback sit on the pelvis): a mapped
+        # descendant at the joint's own rest position is replaced by its own aims.
+        self.aims: list[list[int]] = [[] for _ in range(num)]
+        for j in range(num - 1, -1, -1):
+            for k in self.descendants[j]:
+                if np.linalg.norm(self.rest[k] - self.rest[j]) < _MIN_LENGTH and self.aims[k]:
+                    self.aims[j].extend(self.aims[k])
+                else:
+                    self.aims[j].append(k)
         #: Mapped joints without a mapped ancestor (what an unmapped root is fitted to).
         self.top = [j for j in range(num) if self.source_of[j] >= 0 and self.ancestor[j] < 0]
         self.forward = self._forward_axis()
@@ -192,8 +207,8 @@ def _secondary(plan: _Plan, j: int, c: int, src: np.ndarray) -> tuple[np.ndarray
         return rest_n, cur
 
     role = plan.role.get(j)
-    if role in _UPPER_LIMBS and len(plan.descendants[c]) == 1:
-        rest_n, cur = bend(j, c, plan.descendants[c][0])
+    if role in _UPPER_LIMBS and len(plan.aims[c]) == 1:
+        rest_n, cur = bend(j, c, plan.aims[c][0])
     elif plan.ancestor[j] >= 0:
         rest_n, cur = bend(plan.ancestor[j], j, c)
     else:
@@ -208,15 +223,19 @@ def _secondary(plan: _Plan, j: int, c: int, src: np.ndarray) -> tuple[np.ndarray
     return normalize(rest_n)[0], cur
 
 
-def _solve_joint(plan: _Plan, j: int, src: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """World rotation ``(T, 3, 3)`` of mapped joint ``j`` from its nearest mapped descendants."""
-    kids = plan.descendants[j]
+def _solve_joint(plan: _Plan, j: int, src: np.ndarray, prior: np.ndarray, from_source: bool) -> np.ndarray:
+    """World rotation ``(T, 3, 3)`` of mapped joint ``j`` from its nearest mapped descendants.
+
+    ``from_source``: the prior carries the source's own rotation of this joint (rotation channels), so a single
+    bone's twist is taken from it instead of the bend-plane heuristic.
+    """
+    kids = plan.aims[j]
     frames = src.shape[0]
     rest_dirs, rest_len = normalize(plan.rest[kids] - plan.rest[j])
     cur_dirs, cur_len = normalize(src[:, plan.source_of[kids]] - src[:, plan.source_of[j]][:, None])
     weights = ((rest_len > _MIN_LENGTH)[None] & (cur_len > _MIN_LENGTH)).astype(np.float64)
     rest_vecs, cur_vecs, w = [np.broadcast_to(rest_dirs, cur_dirs.shape)], [cur_dirs], [weights]
-    secondary = _secondary(plan, j, kids[0], src) if len(kids) == 1 else None
+    secondary = _secondary(plan, j, kids[0], src) if len(kids) == 1 and not from_source else None
     if secondary is not None:
         rest_n, cur_n = secondary
         strength = np.linalg.norm(cur_n, axis=-1)
@@ -225,7 +244,8 @@ def _solve_joint(plan: _Plan, j: int, src: np.ndarray, prior: np.ndarray) -> np.
         w.append(np.clip((strength - 0.05) / 0.25, 0.0, 1.0)[:, None])
     rest_vecs.append(np.broadcast_to(np.eye(3), (frames, 3, 3)))
     cur_vecs.append(np.swapaxes(prior, 1, 2))  # prior's columns = where it sends the rest axes
-    w.append(np.full((frames, 3), PRIOR_WEIGHT if len(kids) == 1 else MULTI_PRIOR_WEIGHT))
+    single = 1.0 if from_source else PRIOR_WEIGHT
+    w.append(np.full((frames, 3), single if len(kids) == 1 else MULTI_PRIOR_WEIGHT))
     rotation = fit_rotation(np.concatenate(rest_vecs, 1), np.concatenate(cur_vecs, 1), np.concatenate(w, 1))
     if len(kids) == 1:  # meet the single bone direction exactly
         valid = weights[:, 0] > 0
@@ -284,6 +304,7 @@ def retarget(
     foot_lock: bool = True,
     smoothing: float = 0.0,
     progress: Progress | None = None,
+    use_source_rotations: bool = True,
 ) -> RetargetResult:
     """Retarget ``source`` onto ``target`` (see the module docstring for the method).
 
@@ -297,6 +318,9 @@ def retarget(
         foot_lock: pin feet during detected contacts (two-bone IK); only with ``root="full"`` and 3D sources.
         smoothing: Gaussian sigma in frames applied to the source positions before solving (0 = off).
         progress: optional progress sink (stages: mapping, solving, feet, done).
+        use_source_rotations: where the source has rotation channels and both rest poses agree around a joint,
+            take that joint's twist (and a leaf's whole orientation) from the source (see ``_source_informed``);
+            positions always decide where bones point.
 
     Returns:
         :class:`RetargetResult`.
@@ -354,15 +378,22 @@ def retarget(
         while j >= 0:
             path_to_anchor.add(j)
             j = plan.parents[j]
+    source_world = _source_world_rotations(src_motion) if use_source_rotations else None
+    source_rest = src_motion.skeleton.rest_positions().astype(np.float64)
     for j in range(num):
         p = plan.parents[j]
         prior = world[:, p] if p >= 0 else identity
+        informed = None
+        if source_world is not None:
+            informed = _source_informed(plan, j, source_world, source_rest, world)
         if pinned and (j == 0 or plan.role.get(j) in LOWER_BODY_JOINTS):
             world[:, j] = prior
         elif j in path_to_anchor and j != anchor:
             world[:, j] = prior  # joints above the pelvis (e.g. a static BVH root) stay at rest
-        elif plan.mapped(j) and plan.descendants[j]:
-            world[:, j] = _solve_joint(plan, j, src, prior)
+        elif plan.mapped(j) and plan.aims[j]:
+            world[:, j] = _solve_joint(plan, j, src, prior if informed is None else informed, informed is not None)
+        elif informed is not None:  # a mapped leaf (head, hand, toe): its orientation comes from the source
+            world[:, j] = informed
         elif j == 0 and anchor is None:
             world[:, j] = _fit_unmapped_root(plan, src)
         else:
@@ -431,6 +462,43 @@ def retarget(
         "lifted_2d": two_d,
     }
     return RetargetResult(motion, dict(used), skate_before, skate_after, rig, float(scale), details)
+
+
+def _source_informed(
+    plan: _Plan, j: int, source_world: np.ndarray, source_rest: np.ndarray, world: np.ndarray
+) -> np.ndarray | None:
+    """The source's own rotation of joint ``j`` carried onto the target, or ``None`` where it would mislead.
+
+    With source rotation channels ``G_s`` (world, relative to the source's rest pose) and the target's solved mapped
+    parent ``a``: ``G_s[j] G_s[a]^T A[a]``, the source joint's rotation relative to its parent applied in world space.
+    This is only right where both rest poses agree around the joint, so it is used when the joint's bones (from
+    ``a`` and to its aims) point within :data:`REST_AGREEMENT_DEG` of each other in the two rest poses and the
+    parent's frames agree on average (``A[a]^T G_s[a]`` within the same angle of identity). Elsewhere (e.g. Bandai
+    Namco's BVH rest pose, whose chains all lie along X) the bend-plane heuristic decides the twist.
+    """
+    a = plan.ancestor[j]
+    if not plan.mapped(j) or a < 0:
+        return None
+    limit = np.cos(np.radians(REST_AGREEMENT_DEG))
+    s_j, s_a = plan.source_of[j], plan.source_of[a]
+    pairs = [(plan.rest[j] - plan.rest[a], source_rest[s_j] - source_rest[s_a])]
+    pairs += [(plan.rest[k] - plan.rest[j], source_rest[plan.source_of[k]] - source_rest[s_j]) for k in plan.aims[j]]
+    for target_bone, source_bone in pairs:  # zero-length bones (CMU's thumbs) have no direction to disagree
+        (t_unit, t_len), (s_unit, s_len) = normalize(target_bone), normalize(source_bone)
+        if t_len > _MIN_LENGTH and s_len > _MIN_LENGTH and float(t_unit @ s_unit) < limit:
+            return None
+    align = np.swapaxes(world[:, a], 1, 2) @ source_world[:, s_a]
+    if np.mean((np.trace(align, axis1=1, axis2=2) - 1.0) / 2.0) < limit:
+        return None
+    return source_world[:, s_j] @ np.swapaxes(source_world[:, s_a], 1, 2) @ world[:, a]
+
+
+def _source_world_rotations(motion: Motion) -> np.ndarray | None:
+    """``(T, J, 3, 3)`` world rotations of a source with rotation channels (``None`` without)."""
+    if motion.rotations is None or motion.is_2d:
+        return None
+    root = motion.root_translation if motion.root_translation is not None else motion.positions[:, 0]
+    return forward_kinematics(motion.skeleton, motion.rotations, root)[1]
 
 
 def _fit_unmapped_root(plan: _Plan, src: np.ndarray) -> np.ndarray:
