@@ -186,7 +186,8 @@ class BVHClip:
             scale: metres per file unit (0.01 writes centimetres).
 
         Raises:
-            ValueError: when the motion has no rotations or is 2D (retarget it onto a rig first).
+            ValueError: when the motion has no rotations or is 2D (retarget it onto a rig first), holds NaN /
+                infinity, or ``rotation_order`` / ``scale`` are invalid.
         """
         if motion.is_2d or motion.rotations is None:
             raise ValueError(
@@ -194,10 +195,17 @@ class BVHClip:
                 f"(skeleton {motion.skeleton.name!r}). Retarget it onto a rig first (baton retarget)."
             )
         order = rotation_order.upper()
+        if len(order) != 3 or set(order) != set("XYZ"):
+            raise ValueError(f"rotation_order must be a permutation of XYZ, got {rotation_order!r}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"BVH: unit scale must be a positive number, got {scale!r}")
+        root = motion.root_translation if motion.root_translation is not None else motion.positions[:, 0]
+        for label, array in (("rotations", motion.rotations), ("root translation", root)):
+            if not np.isfinite(array).all():
+                raise ValueError(f"BVH: the motion's {label} contain NaN or infinity; nothing was written")
         skel = motion.skeleton
         rot_channels = tuple(f"{axis}rotation" for axis in order)
         channels = [("Xposition", "Yposition", "Zposition") + rot_channels] + [rot_channels] * (skel.num_joints - 1)
-        root = motion.root_translation if motion.root_translation is not None else motion.positions[:, 0]
         euler = quat_to_euler(motion.rotations, order)  # (T, J, 3)
         values = np.concatenate([np.asarray(root, np.float64)[:, None, :] / scale, euler], axis=1)
         values = values.reshape(motion.num_frames, -1)
@@ -300,6 +308,11 @@ def parse_bvh(text: str, source: str = "BVH") -> BVHClip:
                 tok.expect("}")
             elif token == "}":
                 return
+            elif token.lower() in _CHANNEL_LOOKUP:
+                raise ValueError(
+                    f"{source}: joint {name!r} lists more channel names than its CHANNELS count {count} "
+                    "(wrong channel count?)"
+                )
             else:
                 raise ValueError(f"{source}: unexpected {token!r} inside joint {name!r}")
 
@@ -351,7 +364,8 @@ def read_bvh(path: str | os.PathLike) -> BVHClip:
 
 
 def format_bvh(clip: BVHClip, precision: int = 6) -> str:
-    """BVH text for ``clip`` (tab-indented hierarchy, one line per frame, ``precision`` decimals)."""
+    """BVH text for ``clip``: tab-indented hierarchy (offsets without trailing zeros), then one line per frame with
+    every channel value in fixed point with ``precision`` decimals."""
     lines = ["HIERARCHY"]
     children: dict[int, list[int]] = {j: [] for j in range(len(clip.joint_names))}
     for j, p in enumerate(clip.parents):
@@ -385,8 +399,11 @@ def format_bvh(clip: BVHClip, precision: int = 6) -> str:
     lines.append("MOTION")
     lines.append(f"Frames: {clip.num_frames}")
     lines.append(f"Frame Time: {clip.frame_time:.8f}")
-    for row in clip.values:
-        lines.append(" ".join(num(v) for v in row))
+    if clip.num_channels:  # fixed-point motion lines, as Blender's exporter writes them (fast: one % per row)
+        row_format = " ".join([f"%.{precision}f"] * clip.num_channels)
+        lines.extend(row_format % tuple(row) for row in clip.values.tolist())
+    else:
+        lines.extend("" for _ in range(clip.num_frames))
     return "\n".join(lines) + "\n"
 
 
