@@ -88,7 +88,14 @@ class BVHClip:
 
     @property
     def fps(self) -> float:
-        return 1.0 / self.frame_time
+        """Frames per second, ``1 / frame_time`` snapped to the nearest whole number when within 0.01 % of it.
+
+        Files print Frame Time to a few decimals (``0.008333`` for 120 fps gives 120.0048); the snap restores the
+        intended rate while leaving real fractional rates such as 29.97 alone.
+        """
+        rate = 1.0 / self.frame_time
+        nearest = round(rate)
+        return float(nearest) if nearest >= 1 and abs(nearest * self.frame_time - 1.0) < 1e-4 else rate
 
     def channel_slices(self) -> list[slice]:
         """Per joint, the slice of ``values`` columns holding its channels."""

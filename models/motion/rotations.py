@@ -28,7 +28,7 @@ def from_scipy(rotation: Rotation, shape: tuple[int, ...] | None = None) -> np.n
     xyzw = np.atleast_2d(rotation.as_quat())
     wxyz = xyzw[:, [3, 0, 1, 2]]
     wxyz *= np.where(wxyz[:, :1] < 0, -1.0, 1.0)
-    return wxyz.reshape(*(shape or wxyz.shape[:1]), 4)
+    return wxyz.reshape(*(wxyz.shape[:1] if shape is None else shape), 4)
 
 
 def quat_to_matrix(quaternions_wxyz: np.ndarray) -> np.ndarray:
