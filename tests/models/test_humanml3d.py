@@ -12,11 +12,16 @@ from models.motion.humanml3d import (
     features_to_joints,
     joints_to_features,
     load_humanml3d,
-    quat_between,
-    quat_to_cont6d,
 )
 from models.motion.io import load_motion
-from models.motion.rotations import euler_to_quat, quat_rotate
+from models.motion.rotations import (
+    cont6d_to_matrix,
+    euler_to_quat,
+    quat_between,
+    quat_rotate,
+    quat_to_cont6d,
+    quat_to_matrix,
+)
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +137,13 @@ def test_uniform_skeleton_sets_t2m_bone_lengths():
 
 
 def test_rotation_helpers():
-    v0 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    v0 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # the first pair is opposite
     v1 = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
     q = quat_between(v0, v1)
     np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0)
     np.testing.assert_allclose(quat_rotate(q, v0), v1 / np.linalg.norm(v1, axis=-1, keepdims=True), atol=1e-12)
     np.testing.assert_allclose(quat_to_cont6d(np.array([1.0, 0, 0, 0])), [1, 0, 0, 0, 1, 0])
+    np.testing.assert_allclose(cont6d_to_matrix(quat_to_cont6d(q)), quat_to_matrix(q), atol=1e-12)
 
 
 @pytest.mark.parametrize(
