@@ -22,8 +22,16 @@ MOTION_SUFFIXES = (".bvh", ".npz", ".npy")
 
 
 def save_npz(motion: Motion, path: str | os.PathLike) -> Path:
-    """Write ``motion`` as a Baton ``.npz`` atomically (temporary file renamed into place). Returns the path."""
+    """Write ``motion`` as a Baton ``.npz`` atomically (temporary file renamed into place). Returns the path.
+
+    Raises:
+        ValueError: when the motion's arrays hold NaN / infinity (e.g. edited after construction); nothing is written.
+    """
     path = Path(path)
+    for name in ("positions", "rotations", "root_translation"):
+        array = getattr(motion, name)
+        if array is not None and not np.isfinite(array).all():
+            raise ValueError(f"Motion.{name} contains NaN or infinity; {path} was not written")
     skel = motion.skeleton
     arrays = {
         "positions": motion.positions,
@@ -61,6 +69,8 @@ def load_npz(path: str | os.PathLike) -> Motion:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not a Baton motion .npz archive")
     with data:
         missing = [k for k in ("positions", "fps") if k not in data.files]
         if missing:
