@@ -56,6 +56,7 @@ class ConductorSample:
 
     @property
     def num_motion_frames(self) -> int:
+        """``T30``, the number of 30 fps motion frames (the mel has three times as many)."""
         return int(self.motion.shape[0])
 
     @property

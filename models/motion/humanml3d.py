@@ -89,6 +89,7 @@ class FeatureSpec:
 
     @property
     def parents(self) -> tuple[int, ...]:
+        """Parent index per joint, read off the kinematic chains (``-1`` for the root)."""
         parents = [-1] * self.num_joints
         for chain in self.chains:
             for a, b in zip(chain[:-1], chain[1:], strict=True):
