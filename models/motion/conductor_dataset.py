@@ -56,6 +56,7 @@ class ConductorSample:
 
     @property
     def num_motion_frames(self) -> int:
+        """``T30``, the number of 30 fps motion frames (the mel has three times as many)."""
         return int(self.motion.shape[0])
 
     @property
@@ -136,6 +137,20 @@ def read_conductor_sample(sample_dir: str | os.PathLike) -> ConductorSample:
     split = sample_dir.parent.name if sample_dir.parent.name in SPLITS else ""
     index = int(sample_dir.name) if sample_dir.name.isdigit() else -1
     return ConductorSample(mel, motion, split, index, sample_dir)
+
+
+def load_conductor_motion(path: str | os.PathLike) -> Motion:
+    """A lone ``motion.npy`` ``(T30, 13, 2)`` as a 2D :class:`Motion` on ``coco13`` at 30 fps (no mel needed).
+
+    Raises:
+        FileNotFoundError: when the file is missing.
+        ValueError: when the array is not ``(T30, 13, 2)`` with values in [0, 1].
+    """
+    path = Path(path)
+    motion = _load_array(path)
+    _, motion = validate_conductor_arrays(np.zeros((3 * len(motion), MEL_BINS), np.float32), motion, str(path))
+    metadata = {"format": "conductormotion100", "source_path": str(path)}
+    return Motion(get_skeleton("coco13"), MOTION_FPS, motion, metadata=metadata)
 
 
 def _check_split(split: str) -> None:

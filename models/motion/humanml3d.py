@@ -89,6 +89,7 @@ class FeatureSpec:
 
     @property
     def parents(self) -> tuple[int, ...]:
+        """Parent index per joint, read off the kinematic chains (``-1`` for the root)."""
         parents = [-1] * self.num_joints
         for chain in self.chains:
             for a, b in zip(chain[:-1], chain[1:], strict=True):
@@ -113,7 +114,10 @@ T2M = FeatureSpec(
     leg_joints=(5, 8), feet_left=(7, 10), feet_right=(8, 11), face_joints=(2, 1, 17, 16), feet_threshold=0.002,
     bone_lengths=T2M_BONE_LENGTHS,
 )  # fmt: skip
-#: KIT-ML: the target skeleton (KIT id 03950) is not available offline, so by default bone lengths are kept.
+#: KIT-ML: the target skeleton (KIT id 03950) is not available offline, so by default bone lengths are kept. Joint
+#: choices and column order follow the reference code verbatim; its KIT "left"/"right" labels are mirrored relative to
+#: the MMM names (``feet_left`` = RMrot, RF; the facing step uses LH - RH + LS - RS), so KIT-ML figures encoded here
+#: end up facing -Z in a +X-is-left frame, exactly as the reference processing does.
 KIT = FeatureSpec(
     name="kit", skeleton="kit21", num_joints=21, fps=12.5, raw_offsets=KIT_RAW_OFFSETS, chains=KIT_CHAINS,
     leg_joints=(17, 18), feet_left=(19, 20), feet_right=(14, 15), face_joints=(11, 16, 5, 8), feet_threshold=0.05,

@@ -102,7 +102,8 @@ def load_npz(path: str | os.PathLike) -> Motion:
 
 def load_motion(path: str | os.PathLike) -> Motion:
     """Load a motion file by its ending: ``.bvh`` (BVH), ``.npz`` (Baton), ``.npy`` (HumanML3D ``new_joints``
-    ``(T, 22, 3)`` or 263-d ``new_joint_vecs`` ``(T, 263)``, 20 fps).
+    ``(T, 22, 3)`` or 263-d ``new_joint_vecs`` ``(T, 263)``, 20 fps; KIT-ML ``(T, 21, 3)`` / ``(T, 251)``;
+    ConductorMotion100 ``motion.npy`` ``(T, 13, 2)``, 30 fps).
 
     Raises:
         FileNotFoundError: when the file does not exist.
@@ -117,6 +118,14 @@ def load_motion(path: str | os.PathLike) -> Motion:
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable numeric .npy file ({exc})") from None
+        if len(shape) == 3 and shape[1:] == (13, 2):
+            from models.motion.conductor_dataset import load_conductor_motion
+
+            return load_conductor_motion(path)
         from models.motion.humanml3d import load_humanml3d
 
         return load_humanml3d(path)

@@ -14,6 +14,7 @@ import pytest
 
 from backend.cli import COMMANDS, GROUPS, _module_name
 from models.motion import load_bvh
+from models.motion.conductor_dataset import write_conductor_sample
 from models.motion.io import save_npz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,6 +60,14 @@ def test_motion_info_humanml3d(shared_data, folder):
                                  "--json"))  # fmt: skip
     assert (info["skeleton"], info["joints"], info["fps"], info["frames"]) == ("smpl22", 22, 20.0, 170)
     assert info["duration_s"] == pytest.approx(8.5)
+
+
+def test_motion_info_conductor_motion(tmp_path):
+    motion = np.full((60, 13, 2), 0.5, np.float32)
+    folder = write_conductor_sample(tmp_path, "test", 0, np.zeros((180, 128), np.float32), motion)
+    info = one_json_object(baton("motion", "info", str(folder / "motion.npy"), "--json"))
+    assert (info["skeleton"], info["joints"], info["fps"], info["frames"], info["dimensions"]) == ("coco13", 13, 30.0,
+                                                                                                   60, 2)  # fmt: skip
 
 
 def test_motion_info_text_output(shared_data):

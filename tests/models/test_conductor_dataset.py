@@ -13,6 +13,7 @@ from models.motion.conductor_dataset import (
     read_conductor_sample,
     write_conductor_sample,
 )
+from models.motion.io import load_motion
 
 
 def _pair(seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +58,16 @@ def test_sample_as_motion(tiny_root):
     assert motion.skeleton.name == "coco13" and motion.fps == 30.0 and motion.is_2d
     assert motion.num_frames == 150 and motion.duration_s == pytest.approx(5.0) == sample.duration_s
     np.testing.assert_array_equal(motion.positions, written[("test", 0)][1])
+
+
+def test_lone_motion_npy_loads_as_coco13(tiny_root):
+    root, written = tiny_root
+    motion = load_motion(root / "val" / "0" / "motion.npy")
+    assert motion.skeleton.name == "coco13" and motion.fps == 30.0 and motion.num_frames == 90
+    np.testing.assert_array_equal(motion.positions, written[("val", 0)][1])
+    np.save(root / "far.npy", written[("val", 0)][1] + 2.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        load_motion(root / "far.npy")
 
 
 def test_windows_are_aligned(tiny_root):

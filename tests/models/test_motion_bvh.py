@@ -144,6 +144,7 @@ def test_forward_kinematics_matches_hierarchy(shared_data, relative):
     np.testing.assert_allclose(motion.positions[frames], expected, atol=1e-3 * max(1.0, extent / 100))
 
 
+@pytest.mark.slow  # needs the dataset-2 archive unpacked
 def test_forward_kinematics_dataset2_sample(bandai_dataset2_dir):
     path = sorted(bandai_dataset2_dir.rglob("*run*.bvh"))[0]
     clip = read_bvh(path)
