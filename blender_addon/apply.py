@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import space
+from . import rigs, space
 
 #: ``FCurveKeyframePoint.interpolation`` enum value for LINEAR (CONSTANT 0, LINEAR 1, BEZIER 2).
 LINEAR = 1
@@ -103,7 +103,8 @@ def apply_motion(
 
     Args:
         obj: the armature object (its rest pose must be the rig the motion was retargeted onto, e.g. built by
-            :func:`.rigs.build_armature` or read by :func:`.rigs.armature_rig_dict`).
+            :func:`.rigs.build_armature` or read by :func:`.rigs.armature_rig_dict`; the object's rotation and scale
+            are part of that rig, its location places the motion).
         bone_names: ``J`` bone names in the order of ``rotations``.
         rotations: ``(T, J, 4)`` (w, x, y, z) local rotations of the retargeted Motion: backend space, Skeleton
             convention (``RetargetResult.motion.rotations``). They are converted to each bone's rest frame and
@@ -130,11 +131,10 @@ def apply_motion(
     import bpy
 
     rotations, root_translation = _check(obj, bone_names, rotations, root_translation, fps)
-    rest = np.array(
-        [[list(row) for row in obj.data.bones[name].matrix_local] for name in bone_names], dtype=np.float64
-    )
-    rest[:, :3, :3] /= np.linalg.norm(rest[:, :3, :3], axis=1, keepdims=True)
+    rest, object_scale = rigs.rest_frames_of(obj, bone_names)  # the frames armature_rig_dict reports
     pose, location = space.to_pose_space(rotations, root_translation, rest)
+    if location is not None:
+        location = location / object_scale  # pose locations are in armature units
     scene = bpy.context.scene
     scene_fps = scene.render.fps / scene.render.fps_base if match_scene_fps else fps
     frames = key_frames(rotations.shape[0], fps, scene_fps, frame_start)

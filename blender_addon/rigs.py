@@ -199,9 +199,11 @@ def build_armature(rig: dict[str, Any], name: str = "Baton Rig", collection=None
 def armature_rig_dict(obj) -> dict[str, Any]:
     """The rest pose of an armature object as a rig dict in backend space (``TargetRig.from_dict`` reads it).
 
-    Bones are listed parents first. Rest frames are the bones' ``matrix_local`` (armature space, bone roll
-    included) converted by :mod:`.space`; the object's own transform is not included (motions are applied in
-    armature space). With several root bones only the largest hierarchy is kept.
+    Bones are listed parents first. Rest frames are the bones' ``matrix_local`` (bone roll included) turned and
+    scaled by the object's rotation and scale (:func:`rest_frames_of`), then converted by :mod:`.space`: an FBX
+    import lying on its back in armature space with a 0.01 object scale reads as an upright rig in metres. The
+    object's location is not included, so a motion plays from wherever the object stands. With several root bones
+    only the largest hierarchy is kept.
 
     Raises:
         ValueError: when ``obj`` is not an armature or has no bones.
@@ -239,11 +241,31 @@ def armature_rig_dict(obj) -> dict[str, Any]:
                 rest.append(bone)
         pending = rest
     index = {b.name: i for i, b in enumerate(ordered)}
-    frames = np.array([[list(row) for row in b.matrix_local] for b in ordered], dtype=np.float64)
-    frames[:, :3, :3] /= np.linalg.norm(frames[:, :3, :3], axis=1, keepdims=True)  # drop any bone scale
+    frames, _ = rest_frames_of(obj, [b.name for b in ordered])
     return {
         "name": obj.name,
         "joint_names": [b.name for b in ordered],
         "parents": [index[b.parent.name] if b.parent is not None else -1 for b in ordered],
         "rest_world": space.frames_to_backend(frames).tolist(),
     }
+
+
+def rest_frames_of(obj, bone_names) -> tuple[np.ndarray, float]:
+    """Rest frames ``(J, 4, 4)`` (Blender axes) of the named bones with the object's rotation and uniform scale
+    applied (not its location), and that scale.
+
+    ``frame = [R_obj B | s R_obj head]`` for a bone with rest matrix ``[B | head]`` (``matrix_local``), object
+    rotation ``R_obj`` and scale ``s`` (the mean of the object's axis scales).
+    """
+    linear = np.array([list(row) for row in obj.matrix_world.to_3x3()], dtype=np.float64)
+    axis_scales = np.linalg.norm(linear, axis=0)
+    scale = float(axis_scales.mean())
+    if scale <= 0 or not np.isfinite(scale):
+        raise ValueError(f"armature {obj.name!r} has a zero or invalid object scale")
+    rotation = linear / axis_scales
+    local = np.array([[list(row) for row in obj.data.bones[n].matrix_local] for n in bone_names], dtype=np.float64)
+    frames = np.tile(np.eye(4), (len(bone_names), 1, 1))
+    basis = local[:, :3, :3] / np.linalg.norm(local[:, :3, :3], axis=1, keepdims=True)  # drop any bone scale
+    frames[:, :3, :3] = rotation @ basis
+    frames[:, :3, 3] = scale * local[:, :3, 3] @ rotation.T
+    return frames, scale
