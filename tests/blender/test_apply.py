@@ -155,6 +155,20 @@ def test_transformed_armature_reads_upright_and_plays_from_its_origin(fresh_scen
     assert np.linalg.norm(heads - solved["positions"][picks], axis=-1).mean() * 1000 < 1.0
 
 
+def test_one_undo_step_removes_the_whole_write(fresh_scene, solution):
+    obj = rigs.build_armature(rigs.builtin_rig("smpl24"), "SMPL24")
+    bpy.ops.ed.undo_push(message="rig built")
+    names = [str(n) for n in solution["names"]]
+    apply.apply_motion(obj, names, solution["rotations"], solution["root"], float(solution["fps"]), push_undo=True)
+    assert len(bpy.data.actions) == 1
+    bpy.ops.ed.undo()
+    obj = bpy.data.objects["SMPL24"]
+    assert len(bpy.data.actions) == 0 and (obj.animation_data is None or obj.animation_data.action is None)
+    bpy.ops.ed.redo()
+    obj = bpy.data.objects["SMPL24"]
+    assert obj.animation_data.action is not None and len(apply.fcurves_of(obj.animation_data.action, obj)) == 99
+
+
 def _bad_inputs(solution):
     names = [str(n) for n in solution["names"]]
     rot, root, fps = solution["rotations"], solution["root"], float(solution["fps"])
