@@ -1,11 +1,12 @@
 """Write a retargeted motion onto an armature as ONE Action with bulk F-curves (bpy + numpy only).
 
 Keys are written per F-curve with ``keyframe_points.add(count)`` and ``keyframe_points.foreach_set("co", ...)``
-(linear interpolation), which is orders of magnitude faster than ``keyframe_insert`` per key
-(``baton bench retarget`` measures the ratio). Blender 4.4+ / 5.x store F-curves in layered, slotted actions
-(``action.layers[0].strips[0].channelbag(slot).fcurves``; Blender 5 removed ``Action.fcurves``); Blender 4.2 LTS
-uses the legacy ``action.fcurves``. Each bone is keyed in its own rotation mode: quaternion, axis-angle or any Euler
-order. Nothing is changed when the input is invalid, and the whole write is a single undo step.
+(one key per frame, Blender's default auto-clamped Bezier between them), which is orders of magnitude faster than
+``keyframe_insert`` per key (``baton bench retarget`` measures the ratio). Blender 4.4+ / 5.x store F-curves in
+layered, slotted actions (``action.layers[0].strips[0].channelbag(slot).fcurves``; Blender 5 removed
+``Action.fcurves``); Blender 4.2 LTS uses the legacy ``action.fcurves``. Each bone is keyed in its own rotation mode:
+quaternion, axis-angle or any Euler order. Nothing is changed when the input is invalid, and the whole write is a
+single undo step.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import rigs, space
-
-#: ``FCurveKeyframePoint.interpolation`` enum value for LINEAR (CONSTANT 0, LINEAR 1, BEZIER 2).
-LINEAR = 1
 
 
 def _check(obj, bone_names: Sequence[str], rotations, root_translation, fps: float) -> tuple[np.ndarray, ...]:
@@ -71,8 +69,7 @@ def _write(fcurve, frames: np.ndarray, values: np.ndarray) -> None:
     co = np.empty(2 * count, dtype=np.float32)
     co[0::2], co[1::2] = frames, values
     points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(count, LINEAR, dtype=np.int32))
-    fcurve.update()
+    fcurve.update()  # sorts and computes Blender's default (auto-clamped Bezier) handles
 
 
 def key_frames(num_frames: int, fps: float, scene_fps: float, frame_start: float) -> np.ndarray:
