@@ -207,7 +207,7 @@ def test_knees_and_elbows_bend_as_hinges(shared_data: Path, clip):
         q = result.motion.rotations[:, skeleton.index(joint)].astype(np.float64)
         errors[joint] = _off_hinge_deg(q, hinge / np.linalg.norm(hinge)).mean()
     assert max(errors["left_knee"], errors["right_knee"]) < 2.0, errors
-    assert max(errors["left_elbow"], errors["right_elbow"]) < 15.0, errors
+    assert max(errors["left_elbow"], errors["right_elbow"]) < 5.0, errors
 
 
 def test_source_rotations_reproduce_a_self_retarget(bandai_walk, cmu_walk):
