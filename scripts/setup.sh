@@ -17,7 +17,13 @@ if [ ! -x .venv-blender/bin/python ]; then "$PY" -m venv .venv-blender; fi
 .venv-blender/bin/python -m pip install -q --upgrade pip
 .venv-blender/bin/python -m pip install -q -r requirements-blender.txt
 
-echo "setup: .venv and .venv-blender ready" >&2
+# Blender 4.2 LTS (legacy action API) for the apply-layer tests; optional for users (BATON_SKIP_BPY42=1 skips it).
+if [ "${BATON_SKIP_BPY42:-0}" != "1" ]; then
+  if [ ! -x .venv-blender42/bin/python ]; then "$PY" -m venv .venv-blender42; fi
+  .venv-blender42/bin/python -m pip install -q -r requirements-blender42.txt
+fi
+
+echo "setup: .venv, .venv-blender and .venv-blender42 ready" >&2
 if [ "${BATON_SKIP_DEMO:-0}" != "1" ]; then
   .venv/bin/baton demo
 fi
