@@ -69,19 +69,35 @@ def _load(command: str, target: str | None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser: a sub-parser per command; arguments after the command are parsed by its module."""
+    """The top-level parser: global options, the command and (for groups) the target.
+
+    Arguments after the command (or target) are not parsed here: :func:`main` hands them to the command's module.
+    """
     parser = argparse.ArgumentParser(prog="baton", description="Baton: learned human motion for Blender.")
     parser.add_argument("--version", action="version", version=f"baton {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        sub.add_parser(name, help=help_text, add_help=False)
     for name, (help_text, targets) in GROUPS.items():
         p = sub.add_parser(name, help=help_text)
         p.add_argument("target", choices=sorted(targets), metavar="{" + ",".join(targets) + "}")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def _split(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into what the top-level parser reads (global options, command, target) and the rest."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1
+    if i == len(argv):
+        return argv, []
+    head = i + 1
+    if argv[i] in GROUPS and head < len(argv) and not argv[head].startswith("-"):
+        head += 1
+    elif argv[i] in GROUPS:
+        return argv, []  # no target: argparse prints the group's usage or help
+    return argv[:head], argv[head:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Exit codes: 0 success, 1 a :class:`BatonError` (bad input; message on stderr), 2 usage errors and commands
     that are not available yet.
     """
-    args = build_parser().parse_args(argv)
+    head, rest = _split(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(head)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -102,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = _load(args.command, target)
         sub_parser = argparse.ArgumentParser(prog=prog, description=module.__doc__)
         module.configure(sub_parser)
-        sub_args = sub_parser.parse_args(args.rest)
+        sub_args = sub_parser.parse_args(rest)
         return int(module.run(sub_args) or 0)
     except NotAvailableError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -103,3 +103,15 @@ def test_command_not_built_yet_exits_2():
 def test_unknown_command_is_a_usage_error():
     result = baton("juggle")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_options_right_after_a_plain_command_reach_the_command(capsys):
+    """`baton retarget -h` / `baton demo -o DIR` style calls: leading options belong to the command, not to baton."""
+    from backend.cli import _split, main
+
+    assert _split(["-v", "demo", "-o", "out/"]) == (["-v", "demo"], ["-o", "out/"])
+    assert _split(["bench", "retarget", "--json"]) == (["bench", "retarget"], ["--json"])
+    with pytest.raises(SystemExit) as exc:
+        main(["motion", "info", "--help"])
+    assert exc.value.code == 0
+    assert "usage: baton motion info" in capsys.readouterr().out
