@@ -7,33 +7,38 @@ Sidebar: 3D View > N panel > Baton.
 Registration is symmetric: :func:`register` adds :data:`classes`, ``Scene.baton`` and the job-report listener;
 :func:`unregister` cancels running jobs, removes the timer, stops a backend it started, and removes everything in
 reverse order, so enable -> disable -> enable leaves nothing stale.
+
+Outside Blender (the backend and tests import ``blender_addon.wire`` / ``client`` / ``mapping``) there is no ``bpy``;
+the package then imports none of its Blender modules.
 """
 
 from __future__ import annotations
 
-import bpy
+try:
+    import bpy
+except ImportError:  # imported by the backend or by plain-Python tests: only the bpy-free modules are used
+    bpy = None
 
-from . import jobs, operators, operators_rig, panels, pipelines, preferences, properties, server
+if bpy is not None:
+    from . import jobs, operators, operators_rig, panels, pipelines, preferences, properties, server
 
-classes = (
-    *properties.CLASSES,
-    preferences.BATON_AddonPreferences,
-    *operators.CLASSES,
-    *operators_rig.CLASSES,
-    *panels.CLASSES,
-)
+    classes = (
+        *properties.CLASSES,
+        preferences.BATON_AddonPreferences,
+        *operators.CLASSES,
+        *operators_rig.CLASSES,
+        *panels.CLASSES,
+    )
 
+    def register() -> None:
+        for cls in classes:
+            bpy.utils.register_class(cls)
+        bpy.types.Scene.baton = bpy.props.PointerProperty(type=properties.BATON_SceneProperties)
+        jobs.runner().listeners.append(pipelines.report_finished)
 
-def register() -> None:
-    for cls in classes:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.baton = bpy.props.PointerProperty(type=properties.BATON_SceneProperties)
-    jobs.runner().listeners.append(pipelines.report_finished)
-
-
-def unregister() -> None:
-    jobs.shutdown()
-    server.shutdown()
-    del bpy.types.Scene.baton
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+    def unregister() -> None:
+        jobs.shutdown()
+        server.shutdown()
+        del bpy.types.Scene.baton
+        for cls in reversed(classes):
+            bpy.utils.unregister_class(cls)

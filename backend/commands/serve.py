@@ -1,0 +1,66 @@
+"""Run the local backend (HTTP, 127.0.0.1:8765 by default; bearer token from <user config dir>/baton/token).
+
+Settings come from these flags, then ``BATON_*`` environment variables, then ``--config FILE`` (TOML/JSON).
+Binding a non-loopback address (LAN GPU box) needs ``--allow-remote``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from backend.errors import BatonError
+
+log = logging.getLogger("baton.serve")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8765)")
+    parser.add_argument("--allow-remote", action="store_true", default=None,
+                        help="allow a non-loopback --host (anyone who has the token can use the server)")
+    parser.add_argument("--config", dest="config_file", help="settings file (TOML or JSON)")
+    parser.add_argument("--root", dest="allowed_roots", action="append", metavar="DIR",
+                        help="folder whose files jobs may read by server path (repeatable)")
+    parser.add_argument("--workers", type=int, help="worker threads for jobs (default 2)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), help="inference runtime (default torch)")
+    parser.add_argument("--library", dest="library_url", help="motion library URL (sqlite:///... or postgresql://...)")
+    parser.add_argument("--max-upload-mb", type=float, help="largest audio upload in MiB (default 200)")
+    parser.add_argument("--max-json-mb", type=float, help="largest JSON body in MiB (default 64)")
+    parser.add_argument("--result-ttl", dest="result_ttl_s", type=float, help="seconds results are kept (3600)")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def settings_from_args(args: argparse.Namespace):
+    """:class:`backend.settings.Settings` from the flags that were given (others fall back to env/file/defaults).
+
+    Raises:
+        BatonError: for invalid settings (e.g. a non-loopback host without --allow-remote), with pydantic's reasons.
+    """
+    from pydantic import ValidationError
+
+    from backend.settings import Settings
+
+    keys = ("host", "port", "allow_remote", "config_file", "allowed_roots", "workers", "device", "runtime",
+            "library_url", "max_upload_mb", "max_json_mb", "result_ttl_s")  # fmt: skip
+    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise BatonError(f"invalid server settings: {reasons}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+    from backend.auth import token_path
+
+    settings = settings_from_args(args)
+    app = create_app(settings)
+    where = "settings.token" if settings.token else str(token_path(settings))
+    log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    return 0

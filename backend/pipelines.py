@@ -1,0 +1,247 @@
+"""The work behind each job kind: conduct, retarget, search and echo (the empty job).
+
+Each kind has a *prepare* step, run at submit time (cheap checks, so bad input answers 400 at once), and a
+*pipeline* ``run(params, context) -> dict`` run by :class:`backend.jobs.JobManager` in a worker thread. Models come
+from the registry (lazy, one instance each); model inference holds the device lock (``context.model_lock()``).
+Results use the DESIGN §2 wire format (:mod:`backend.wire_motion`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.api_errors import ApiError
+from backend.jobs import JobContext
+from backend.model_registry import ModelSpec
+from backend.paths import resolve_allowed_path
+from backend.schemas import ConductRequest, EchoRequest, RetargetOptions, RetargetRequest, SearchRequest
+from backend.settings import Settings
+from backend.wire_motion import motion_from_payload, motion_to_payload
+from models.motion import Motion, skeleton_names
+
+#: Conductor models the server offers (``models.conductor.available_models()`` says which have weights).
+CONDUCTOR_MODELS = ("procedural", "diffusion", "m2sgan")
+
+
+# -- targets -------------------------------------------------------------------------------------------------------
+def parse_target(target: Any) -> Any:
+    """A retarget target from a request: a built-in skeleton name (kept as the string) or a ``TargetRig``.
+
+    Raises:
+        ValueError: for an unknown skeleton name or a rig the retargeting module rejects.
+    """
+    if isinstance(target, str):
+        if target not in skeleton_names():
+            raise ValueError(f"unknown target skeleton {target!r}; built-in: {', '.join(skeleton_names())}")
+        return target
+    from models.motion.retarget import TargetRig
+
+    rig = target.model_dump() if hasattr(target, "model_dump") else dict(target)
+    return TargetRig.from_dict(rig)
+
+
+def retarget_solution(source: Motion, target: Any, options: RetargetOptions, progress) -> dict:
+    """Retarget ``source`` onto ``target`` and describe the solution for the client's rig.
+
+    Returns ``{"motion": <payload on the target: positions, local rotations (T,J,4) wxyz relative to the rest pose,
+    root_translation (T,3)>, "bone_names", "mapping" (target -> source joint), "foot_skate_before_cm",
+    "foot_skate_after_cm"}``.
+    """
+    from models.motion.retarget import retarget
+
+    result = retarget(source, target, mapping=options.mapping, root=options.root, foot_lock=options.foot_lock,
+                      smoothing=options.smoothing, progress=progress)  # fmt: skip
+    return {
+        "motion": motion_to_payload(result.motion),
+        "bone_names": list(result.motion.skeleton.joint_names),
+        "mapping": dict(result.mapping),
+        "foot_skate_before_cm": float(result.foot_skate_before_cm),
+        "foot_skate_after_cm": float(result.foot_skate_after_cm),
+    }
+
+
+# -- conduct -------------------------------------------------------------------------------------------------------
+@dataclass
+class ConductParams:
+    audio_path: Path
+    model: str
+    seed: int
+    steps: int
+    guidance: float | None
+    target: Any = None
+    retarget: RetargetOptions = field(default_factory=RetargetOptions)
+
+
+def prepare_conduct(request: ConductRequest, settings: Settings, audio_path: Path) -> ConductParams:
+    """Check the model name and target; ``audio_path`` is an upload or a server path already checked."""
+    if request.model not in CONDUCTOR_MODELS:
+        raise ApiError(400, "unknown_model", f"unknown conductor model {request.model!r}",
+                       f"choose one of {', '.join(CONDUCTOR_MODELS)} (GET /capabilities says which have weights)")
+    target = None if request.target is None else parse_target(request.target)
+    return ConductParams(audio_path, request.model, request.seed, request.steps, request.guidance, target,
+                         request.retarget)  # fmt: skip
+
+
+def run_conduct(params: ConductParams, context: JobContext) -> dict:
+    """Music -> features (``analyze_audio``) -> conductor motion (``generate``, coco13, 30 fps) [-> retarget].
+
+    Progress: analysis 0-0.3, generation 0.3-0.9 (0.3-1.0 without a target), retargeting 0.9-1.0.
+    """
+    from models.conductor import analyze_audio, generate
+
+    progress = context.progress
+    gen_end = 1.0 if params.target is None else 0.9
+    features = analyze_audio(params.audio_path, progress=progress.sub(0.0, 0.3))
+    if features.duration_s > context.settings.max_audio_duration_s:
+        raise ValueError(f"audio lasts {features.duration_s:.1f} s; this server accepts at most "
+                         f"{context.settings.max_audio_duration_s:.0f} s")  # fmt: skip
+    kwargs = {"seed": params.seed, "steps": params.steps, "guidance": params.guidance,
+              "progress": progress.sub(0.3, gen_end)}  # fmt: skip
+    if context.settings.checkpoint_dir is not None and params.model != "procedural":
+        kwargs["checkpoint"] = context.settings.checkpoint_dir
+    if params.model == "procedural":  # rule-based: no model weights, no device
+        motion = generate(features, params.model, **kwargs)
+    else:
+        with context.model_lock():
+            motion = generate(features, params.model, **kwargs)
+    result = {
+        "motion": motion_to_payload(motion),
+        "model": params.model,
+        "seed": params.seed,
+        "music": {
+            "duration_s": float(features.duration_s),
+            "tempo_bpm": float(features.tempo_bpm),
+            "meter": int(features.meter),
+            "beat_times": [float(t) for t in features.beat_times],
+            "downbeat_times": [float(t) for t in features.downbeat_times],
+        },
+        "retarget": None,
+    }
+    if params.target is not None:
+        result["retarget"] = retarget_solution(motion, params.target, params.retarget, progress.sub(0.9, 1.0))
+    return result
+
+
+# -- retarget ------------------------------------------------------------------------------------------------------
+@dataclass
+class RetargetParams:
+    source: Motion | None
+    source_clip_id: str | None
+    target: Any
+    options: RetargetOptions
+
+
+def prepare_retarget(request: RetargetRequest, settings: Settings) -> RetargetParams:
+    """Decode an inline source, load a server-path source (allowed roots only), parse the target."""
+    source = None
+    if request.source is not None:
+        source = motion_from_payload(request.source.model_dump())
+    elif request.source_path is not None:
+        from models.motion.io import load_motion
+
+        source = load_motion(resolve_allowed_path(request.source_path, settings, "source_path"))
+    return RetargetParams(source, request.source_clip_id, parse_target(request.target), request.options)
+
+
+def run_retarget(params: RetargetParams, context: JobContext) -> dict:
+    source = params.source
+    if source is None:
+        context.progress.update(0.0, "loading the library clip")
+        source = context.models.get("library").get_motion(params.source_clip_id)
+    return retarget_solution(source, params.target, params.options, context.progress)
+
+
+# -- search --------------------------------------------------------------------------------------------------------
+@dataclass
+class SearchParams:
+    text: str | None
+    motion: Motion | None
+    k: int
+    filters: dict
+
+
+def prepare_search(request: SearchRequest, settings: Settings) -> SearchParams:
+    motion = None
+    if request.motion is not None:
+        motion = motion_from_payload(request.motion.model_dump())
+    elif request.motion_path is not None:
+        from models.motion.io import load_motion
+
+        motion = load_motion(resolve_allowed_path(request.motion_path, settings, "motion_path"))
+    return SearchParams(request.text, motion, request.k, dict(request.filters))
+
+
+def _hit_to_dict(hit: Any) -> dict:
+    data = dataclasses.asdict(hit) if dataclasses.is_dataclass(hit) else dict(hit)
+    return {k: (float(v) if k in ("score", "duration_s") and v is not None else v) for k, v in data.items()}
+
+
+def run_search(params: SearchParams, context: JobContext) -> dict:
+    """Text or motion query -> ranked library hits (``SearchHit`` fields)."""
+    context.progress.update(0.05, "opening the library")
+    library = context.models.get("library")
+    context.progress.update(0.2, "searching")
+    with context.model_lock():
+        if params.text is not None:
+            hits = library.search_text(params.text, params.k, params.filters)
+        else:
+            hits = library.search_motion(params.motion, params.k, params.filters)
+    return {"hits": [_hit_to_dict(h) for h in hits]}
+
+
+# -- echo ----------------------------------------------------------------------------------------------------------
+def run_echo(params: EchoRequest, context: JobContext) -> dict:
+    """The empty job: answers its message (measures the queue's round trip)."""
+    context.progress.update(1.0, "echo")
+    return {"message": params.message}
+
+
+PIPELINES = {"conduct": run_conduct, "retarget": run_retarget, "search": run_search, "echo": run_echo}
+
+
+# -- models --------------------------------------------------------------------------------------------------------
+def _conductor_available(name: str):
+    def check(settings: Settings) -> tuple[bool, str]:
+        try:
+            from models.conductor import available_models
+        except ImportError as exc:
+            return False, f"conductor package not installed ({exc})"
+        info = available_models().get(name, {"available": False, "detail": "unknown model"})
+        return bool(info["available"]), str(info.get("detail", ""))
+
+    return check
+
+
+def _library_loader(settings: Settings, device: str) -> Any:
+    from backend.library import open_library
+
+    return open_library(settings.library_url)
+
+
+def _library_available(settings: Settings) -> tuple[bool, str]:
+    try:
+        import backend.library  # noqa: F401
+    except ImportError as exc:
+        return False, f"library package not installed ({exc})"
+    return True, settings.library_url or "default SQLite library in the user data folder"
+
+
+def _conductor_loader(name: str):
+    def load(settings: Settings, device: str) -> Any:  # generators are built per call by models.conductor
+        return name
+
+    return load
+
+
+def default_model_specs() -> list[ModelSpec]:
+    """The models this server knows: the conductor generators and the motion library (with its encoders)."""
+    specs = [
+        ModelSpec(f"conductor:{name}", "conductor", _conductor_loader(name), _conductor_available(name),
+                  uses_device=name != "procedural")  # fmt: skip
+        for name in CONDUCTOR_MODELS
+    ]
+    specs.append(ModelSpec("library", "library", _library_loader, _library_available))
+    return specs
