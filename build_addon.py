@@ -37,6 +37,7 @@ FILES: tuple[str, ...] = (
     "pipelines.py",
     "results.py",
     "server.py",
+    "remote.py",
     "mapping.py",
     "client.py",
     "wire.py",

@@ -137,11 +137,11 @@ def start_generate(
         mapping=remote_calls.source_mapping(custom_mapping(context, obj), "coco13"),
     )  # fmt: skip
     url, token = server.connection(context)
-    auto_start = _auto_start(context)
+    start_command = _auto_start_command(context)
     action_name = f"Baton {model} {os.path.splitext(os.path.basename(audio))[0][:30]} s{seed}"
 
     def work(job: jobs.Job):
-        client = remote_calls.connect(job, context_free_start=auto_start, url=url, token=token)
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
         return remote_calls.run_conduct(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
@@ -167,11 +167,11 @@ def start_search(context: bpy.types.Context, *, mode: str, query: str, video_pat
         obj = check_armature(context.active_object, purpose="search by its motion")
         request = remote_calls.SearchRequest(k=int(k), motion=remote_calls.evaluated_motion(context, obj))
     url, token = server.connection(context)
-    auto_start = _auto_start(context)
+    start_command = _auto_start_command(context)
     scene_name = context.scene.name
 
     def work(job: jobs.Job):
-        client = remote_calls.connect(job, context_free_start=auto_start, url=url, token=token)
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
         return remote_calls.run_search(job, client, request)
 
     def apply(hits: list[dict]) -> str:
@@ -212,10 +212,10 @@ def start_apply_hit(
         smoothing=float(smoothing), mapping=remote_calls.source_mapping(custom_mapping(context, obj), "smpl24"),
     )  # fmt: skip
     url, token = server.connection(context)
-    auto_start = _auto_start(context)
+    start_command = _auto_start_command(context)
 
     def work(job: jobs.Job):
-        client = remote_calls.connect(job, context_free_start=auto_start, url=url, token=token)
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
         return remote_calls.run_retarget(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
@@ -239,10 +239,16 @@ def _refuse_if_running(kind: str) -> None:
         raise RuntimeError(f"a {kind.replace('_', ' ')} job is still running: wait for it or press Cancel")
 
 
-def _auto_start(context) -> bool:
+def _auto_start_command(context) -> list[str] | None:
+    """The local backend's start command when Start Automatically is on (and a command can be formed)."""
     from . import preferences
 
-    return bool(preferences.get(context).auto_start)
+    if not preferences.get(context).auto_start:
+        return None
+    try:
+        return server.start_command(context)
+    except ValueError:
+        return None
 
 
 def _land(job, motion, obj_name, frame_start, action_name, audio, created, undo_message) -> str:

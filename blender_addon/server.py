@@ -10,7 +10,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -47,21 +46,12 @@ def connection(context=None) -> tuple[str, str]:
     return url, prefs.token.strip() or read_token_file()
 
 
-def token_path() -> str:
-    """``<user config dir>/baton/token``: ``$XDG_CONFIG_HOME`` (else ``~/.config``) on Linux and macOS,
-    ``%APPDATA%`` on Windows — where ``baton serve`` writes its token on first start."""
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or os.path.expanduser("~")
-    else:
-        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "baton", "token")
-
-
 def read_token_file() -> str:
-    """The token written by ``baton serve`` (``""`` when there is none yet)."""
+    """The token ``baton serve`` wrote to ``<user config dir>/baton/token`` (``""`` when there is none yet)."""
+    from .client import read_token
+
     try:
-        with open(token_path(), encoding="utf-8") as handle:
-            return handle.read().strip()
+        return read_token() or ""
     except OSError:
         return ""
 
@@ -71,9 +61,9 @@ def make_client(url: str, token: str, timeout_s: float = 10.0):
     from .client import BatonClient
 
     try:
-        return BatonClient(url, token, timeout=timeout_s)
+        return BatonClient(url, token or None, timeout=timeout_s)
     except TypeError:  # a client without a timeout argument
-        return BatonClient(url, token)
+        return BatonClient(url, token or None)
 
 
 def offline_message(url: str, reason: str) -> str:
@@ -172,28 +162,39 @@ def start_command(context=None) -> list[str]:
     return [baton, *args]
 
 
-def start_local(context=None) -> str:
-    """Spawn the local backend (returns at once) and probe it until it answers. Returns a status message.
+def spawn(command: list[str]) -> subprocess.Popen:
+    """Start ``command`` as the local backend (returns at once; output goes to a log file in the temp folder).
 
-    Raises:
-        ValueError: see :func:`start_command`; RuntimeError if the process cannot be spawned.
+    Safe from a worker thread. Raises ``RuntimeError`` if the process cannot be spawned.
     """
     global _process, _process_log
     if _process is not None and _process.poll() is None:
-        return f"the local backend is already running (pid {_process.pid})"
-    command = start_command(context)
-    handle, _process_log = tempfile.mkstemp(prefix="baton-backend-", suffix=".log")
+        return _process
+    handle, log_path = tempfile.mkstemp(prefix="baton-backend-", suffix=".log")
     try:
-        _process = subprocess.Popen(  # noqa: S603 - the user's own configured command
+        process = subprocess.Popen(  # noqa: S603 - the user's own configured command
             command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
     except OSError as exc:
         raise RuntimeError(f"could not start the backend with {command}: {exc}") from None
     finally:
         os.close(handle)
-    _status.state, _status.detail = "starting", f"starting (pid {_process.pid}) ..."
+    _process, _process_log = process, log_path
+    _status.state, _status.detail = "starting", f"starting (pid {process.pid}) ..."
+    return process
+
+
+def start_local(context=None) -> str:
+    """Spawn the local backend (returns at once) and probe it until it answers. Returns a status message.
+
+    Raises:
+        ValueError: see :func:`start_command`; RuntimeError if the process cannot be spawned.
+    """
+    if (process := local_process()) is not None:
+        return f"the local backend is already running (pid {process.pid})"
+    process = spawn(start_command(context))
     check(context, wait_s=float(preferences.get(context).startup_timeout_s))
-    return f"started the local backend (pid {_process.pid}); log: {_process_log}"
+    return f"started the local backend (pid {process.pid}); log: {_process_log}"
 
 
 def local_process() -> subprocess.Popen | None:
