@@ -96,7 +96,7 @@ class BATON_PT_generate(bpy.types.Panel):
         layout.use_property_decorate = False
         layout.prop(settings, "audio_source", expand=True)
         if settings.audio_source == "FILE":
-            layout.prop(settings, "audio_path", text="Audio")
+            layout.prop(settings, "audio_path", text="File")
         column = layout.column(align=True)
         column.prop(settings, "model")
         column.prop(settings, "seed")
@@ -127,11 +127,13 @@ class BATON_UL_hits(bpy.types.UIList):
     """Search results: score, name, duration, license."""
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
-        row = layout.row(align=True)
-        row.label(text=f"{item.score:.2f}")
-        row.label(text=item.name, icon="ACTION")
-        row.label(text=f"{item.duration_s:.1f} s")
-        row.label(text=item.license)
+        split = layout.split(factor=0.14)
+        split.label(text=f"{item.score:.2f}")
+        split = split.split(factor=0.62)
+        split.label(text=item.name, icon="ACTION")
+        split = split.split(factor=0.4)
+        split.label(text=f"{item.duration_s:.1f} s")
+        split.label(text=item.license)
 
 
 class BATON_PT_search(bpy.types.Panel):
