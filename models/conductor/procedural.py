@@ -21,13 +21,14 @@ import numpy as np
 
 from models.conductor.audio import MOTION_FPS, MusicFeatures
 
-#: Rest pose, COCO-13 order, ConductorMotion100 image coordinates (y down).
+#: Rest pose, COCO-13 order, ConductorMotion100 image coordinates (y down); close to the mean pose of the official
+#: M2S-GAN's output (trained on ConductorMotion100), made left/right symmetric.
 REST_POSE = np.array(
     [
-        [0.500, 0.330], [0.522, 0.310], [0.478, 0.310], [0.548, 0.322], [0.452, 0.322],  # nose, eyes, ears
-        [0.600, 0.450], [0.400, 0.450],  # left / right shoulder
+        [0.500, 0.390], [0.522, 0.370], [0.478, 0.370], [0.548, 0.375], [0.452, 0.375],  # nose, eyes, ears
+        [0.598, 0.470], [0.402, 0.470],  # left / right shoulder
         [0.640, 0.600], [0.360, 0.600],  # left / right elbow
-        [0.600, 0.700], [0.400, 0.700],  # left / right wrist
+        [0.630, 0.640], [0.370, 0.640],  # left / right wrist
         [0.560, 0.750], [0.440, 0.750],  # left / right hip
     ],
     dtype=np.float64,
@@ -72,7 +73,7 @@ class ProceduralStyle:
     rebound: float = 1.0
     sharpness: float = 1.3
     center_x: float = 0.37
-    center_y: float = 0.56
+    center_y: float = 0.55
     left_hand: float = 0.3
     cue_gain: float = 0.12
     head_nod: float = 0.012
@@ -86,7 +87,7 @@ class ProceduralStyle:
     #: (low, high) ranges :meth:`random` draws from.
     RANGES = {
         "size": (0.07, 0.16), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.9, 2.0),
-        "center_x": (0.34, 0.41), "center_y": (0.50, 0.62), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
+        "center_x": (0.34, 0.41), "center_y": (0.50, 0.60), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
         "head_nod": (0.0, 0.02), "sway": (0.0, 0.012), "ictus_jitter": (0.0, 0.12), "rebound_jitter": (0.0, 0.3),
         "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.04), "drift": (0.0, 0.02),
     }  # fmt: skip
