@@ -165,13 +165,21 @@ def texts(node: Node) -> list[str]:
     return [n.text for n in node.walk() if n.text]
 
 
+PANELS = ("BATON_PT_backend", "BATON_PT_generate", "BATON_PT_search", "BATON_PT_result", "BATON_PT_rigs")
+
+
+def record_all() -> dict:
+    """Every Baton panel of the enabled add-on, in sidebar order: ``{"panels": [tree, ...]}``."""
+    import bpy
+
+    return {"panels": [record_panel(getattr(bpy.types, name)).to_dict() for name in PANELS]}
+
+
 def main(argv: list[str]) -> int:
     """Record every Baton panel of the enabled add-on into ``argv[0]`` (JSON)."""
     import bpy
 
-    panels = [getattr(bpy.types, name) for name in ("BATON_PT_backend", "BATON_PT_generate", "BATON_PT_search",
-                                                    "BATON_PT_result", "BATON_PT_rigs")]  # fmt: skip
-    record = {"blender": bpy.app.version_string, "panels": [record_panel(p).to_dict() for p in panels]}
+    record = {"blender": bpy.app.version_string, **record_all()}
     with open(argv[0], "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=1)
     return 0
