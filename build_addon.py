@@ -39,6 +39,7 @@ FILES: tuple[str, ...] = (
     "server.py",
     "remote.py",
     "mapping.py",
+    "builtin_rigs.json",
     "client.py",
     "wire.py",
     "space.py",
