@@ -39,7 +39,6 @@ FILES: tuple[str, ...] = (
     "server.py",
     "remote.py",
     "mapping.py",
-    "builtin_rigs.json",
     "client.py",
     "wire.py",
     "space.py",

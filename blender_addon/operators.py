@@ -32,7 +32,7 @@ class BATON_OT_generate(bpy.types.Operator):
 
     bl_idname = "baton.generate"
     bl_label = "Generate"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}  # the result lands later as its own undo step (results.land_action)
 
     def execute(self, context):
         settings = context.scene.baton
@@ -83,7 +83,7 @@ class BATON_OT_apply_hit(bpy.types.Operator):
 
     bl_idname = "baton.apply_hit"
     bl_label = "Apply Result"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"REGISTER"}  # the result lands later as its own undo step (results.land_action)
 
     preview: BoolProperty(name="Preview", default=False, options={"SKIP_SAVE"})
 

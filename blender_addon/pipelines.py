@@ -9,7 +9,6 @@ starts: missing audio, no armature, an armature in Edit Mode, an empty query.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -52,18 +51,6 @@ def check_armature(obj: bpy.types.Object | None, purpose: str = "put the motion 
     return obj
 
 
-def builtin_rig_dict(skeleton: str) -> dict:
-    """The registry skeleton ``skeleton`` (``smpl24``, ``kit21``, ``coco13``) as ``Skeleton.to_dict()``, read from
-    ``builtin_rigs.json`` shipped with the add-on (written by ``scripts/export_builtin_rigs.py``)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin_rigs.json")
-    with open(path, encoding="utf-8") as handle:
-        rigs = json.load(handle)
-    try:
-        return rigs[skeleton]
-    except KeyError:
-        raise ValueError(f"no built-in rig {skeleton!r}; available: {', '.join(sorted(rigs))}") from None
-
-
 def build_builtin_rig(context: bpy.types.Context, target: str) -> bpy.types.Object:
     """Build a new armature for ``target`` (``SMPL24``, ``KIT21``, ``COCO13``) at the 3D cursor and select it.
 
@@ -78,7 +65,7 @@ def build_builtin_rig(context: bpy.types.Context, target: str) -> bpy.types.Obje
         raise ValueError(f"unknown rig {target!r}; expected one of {', '.join(TARGET_SKELETONS)}") from None
     if context.mode != "OBJECT" and context.active_object is not None:
         bpy.ops.object.mode_set(mode="OBJECT")
-    obj = rigs.build_armature(builtin_rig_dict(skeleton), name=skeleton.upper())
+    obj = rigs.build_armature(rigs.builtin_rig(skeleton), name=skeleton.upper())
     obj.location = context.scene.cursor.location
     for other in context.selected_objects:
         other.select_set(False)
@@ -88,10 +75,13 @@ def build_builtin_rig(context: bpy.types.Context, target: str) -> bpy.types.Obje
 
 
 def resolve_target(context: bpy.types.Context, target: str) -> tuple[bpy.types.Object, bool]:
-    """The armature a result goes onto and whether it was just built."""
+    """The armature a result goes onto and whether it was just built (a new rig is its own undo step, so undoing
+    the result later keeps the rig and removes only the motion)."""
     if target == "ACTIVE":
         return check_armature(context.active_object), False
-    return build_builtin_rig(context, target), True
+    obj = build_builtin_rig(context, target)
+    results.push_undo(f"build {obj.name} rig")
+    return obj, True
 
 
 def resolve_audio(context: bpy.types.Context, audio_source: str, audio_path: str) -> str:

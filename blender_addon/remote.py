@@ -128,7 +128,7 @@ def evaluated_motion(context, obj, max_frames: int = 600) -> dict:
         scene.frame_set(current)
     rig = rigs.armature_rig_dict(obj)
     fps = scene.render.fps / scene.render.fps_base / step
-    positions = space.blender_to_backend_points(positions)
+    positions = space.points_to_backend(positions)
     rest = np.asarray(rig["rest_world"], dtype=np.float64)[:, :3, 3] if "rest_world" in rig else positions[0]
     parents = list(rig["parents"])
     offsets = np.array([rest[j] - (rest[p] if p >= 0 else 0.0) for j, p in enumerate(parents)], dtype=np.float32)
