@@ -64,3 +64,22 @@ def run(args: argparse.Namespace) -> int:
     log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m backend.commands.serve [FLAGS]``: the same as ``baton serve`` (exit 1 on invalid settings)."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="baton serve", description=__doc__)
+    configure(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return run(args)
+    except (BatonError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
