@@ -81,6 +81,11 @@ class ModelRegistry:
             self._device = device
         return self._device
 
+    def uses_device(self, name: str) -> bool:
+        """Whether model ``name`` runs on the device (then inference holds :meth:`device_lock`)."""
+        spec = self._specs.get(name)
+        return spec is not None and spec.uses_device
+
     def device_lock(self, device: str | None = None) -> threading.Lock:
         """The inference lock of ``device`` (default: the configured one); one per device, created on demand."""
         device = device or self.device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePath
 
 from backend.api_errors import ApiError
@@ -29,7 +30,7 @@ def resolve_allowed_path(raw: str, settings: Settings, field: str = "path") -> P
     if ".." in pure.parts or ".." in Path(raw.replace("\\", "/")).parts:
         raise ApiError(400, "path_not_allowed", f"{field}: '..' is not allowed in server paths", _ROOTS_HINT)
     candidates = [Path(raw)] if pure.is_absolute() else [root / raw for root in settings.allowed_roots]
-    inside = []
+    inside, escapes = [], False
     for candidate in candidates:
         try:
             real = candidate.resolve(strict=False)
@@ -37,7 +38,9 @@ def resolve_allowed_path(raw: str, settings: Settings, field: str = "path") -> P
             continue
         if any(real.is_relative_to(root) for root in settings.allowed_roots):
             inside.append(real)
-    if not inside:
+        elif os.path.lexists(candidate):
+            escapes = True  # a link inside a root pointing out of it
+    if escapes or not inside:
         raise ApiError(400, "path_not_allowed", f"{field}: {raw!r} is outside the server's allowed roots", _ROOTS_HINT)
     for real in inside:
         try:

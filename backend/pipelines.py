@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from backend.api_errors import ApiError
 from backend.jobs import JobContext
 from backend.model_registry import ModelSpec
 from backend.paths import resolve_allowed_path
 from backend.schemas import ConductRequest, EchoRequest, RetargetOptions, RetargetRequest, SearchRequest
 from backend.settings import Settings
-from backend.wire_motion import motion_from_payload, motion_to_payload
+from backend.wire_motion import json_safe, motion_from_payload, motion_to_payload
+from blender_addon.wire import encode_array
 from models.motion import Motion, skeleton_names
 
 #: Conductor models the server offers (``models.conductor.available_models()`` says which have weights).
@@ -27,15 +30,20 @@ CONDUCTOR_MODELS = ("procedural", "diffusion", "m2sgan")
 
 
 # -- targets -------------------------------------------------------------------------------------------------------
-def parse_target(target: Any) -> Any:
-    """A retarget target from a request: a built-in skeleton name (kept as the string) or a ``TargetRig``.
+def parse_target(target: Any, settings: Settings) -> Any:
+    """A retarget target from a request: a built-in skeleton name (kept as the string), a ``.bvh`` file under the
+    allowed roots (its real path), or a ``TargetRig`` from a rig description.
 
     Raises:
         ValueError: for an unknown skeleton name or a rig the retargeting module rejects.
+        ApiError 400/404: for a ``.bvh`` path outside the allowed roots / missing.
     """
     if isinstance(target, str):
+        if target.lower().endswith(".bvh"):
+            return str(resolve_allowed_path(target, settings, "target"))
         if target not in skeleton_names():
-            raise ValueError(f"unknown target skeleton {target!r}; built-in: {', '.join(skeleton_names())}")
+            raise ValueError(f"unknown target skeleton {target!r}; built-in: {', '.join(skeleton_names())} "
+                             "or a .bvh file under the server's allowed roots")
         return target
     from models.motion.retarget import TargetRig
 
@@ -47,8 +55,9 @@ def retarget_solution(source: Motion, target: Any, options: RetargetOptions, pro
     """Retarget ``source`` onto ``target`` and describe the solution for the client's rig.
 
     Returns ``{"motion": <payload on the target: positions, local rotations (T,J,4) wxyz relative to the rest pose,
-    root_translation (T,3)>, "bone_names", "mapping" (target -> source joint), "foot_skate_before_cm",
-    "foot_skate_after_cm"}``.
+    root_translation (T,3)>, "bone_names", "bone_rotations": <array (T,J,4) wxyz relative to each bone's own rest
+    frame, what Blender pose bones hold>, "rig": the target rig dict, "mapping" (target -> source joint),
+    "foot_skate_before_cm", "foot_skate_after_cm", "report"}``.
     """
     from models.motion.retarget import retarget
 
@@ -57,9 +66,12 @@ def retarget_solution(source: Motion, target: Any, options: RetargetOptions, pro
     return {
         "motion": motion_to_payload(result.motion),
         "bone_names": list(result.motion.skeleton.joint_names),
+        "bone_rotations": encode_array(np.asarray(result.bone_rotations(), dtype=np.float32)),
+        "rig": json_safe(result.rig.to_dict()),
         "mapping": dict(result.mapping),
         "foot_skate_before_cm": float(result.foot_skate_before_cm),
         "foot_skate_after_cm": float(result.foot_skate_after_cm),
+        "report": json_safe(result.report()),
     }
 
 
@@ -80,7 +92,7 @@ def prepare_conduct(request: ConductRequest, settings: Settings, audio_path: Pat
     if request.model not in CONDUCTOR_MODELS:
         raise ApiError(400, "unknown_model", f"unknown conductor model {request.model!r}",
                        f"choose one of {', '.join(CONDUCTOR_MODELS)} (GET /capabilities says which have weights)")
-    target = None if request.target is None else parse_target(request.target)
+    target = None if request.target is None else parse_target(request.target, settings)
     return ConductParams(audio_path, request.model, request.seed, request.steps, request.guidance, target,
                          request.retarget)  # fmt: skip
 
@@ -90,7 +102,7 @@ def run_conduct(params: ConductParams, context: JobContext) -> dict:
 
     Progress: analysis 0-0.3, generation 0.3-0.9 (0.3-1.0 without a target), retargeting 0.9-1.0.
     """
-    from models.conductor import analyze_audio, generate
+    from models.conductor import analyze_audio
 
     progress = context.progress
     gen_end = 1.0 if params.target is None else 0.9
@@ -98,15 +110,14 @@ def run_conduct(params: ConductParams, context: JobContext) -> dict:
     if features.duration_s > context.settings.max_audio_duration_s:
         raise ValueError(f"audio lasts {features.duration_s:.1f} s; this server accepts at most "
                          f"{context.settings.max_audio_duration_s:.0f} s")  # fmt: skip
+    generator = context.models.get(f"conductor:{params.model}")  # loaded once, kept for later jobs
     kwargs = {"seed": params.seed, "steps": params.steps, "guidance": params.guidance,
               "progress": progress.sub(0.3, gen_end)}  # fmt: skip
-    if context.settings.checkpoint_dir is not None and params.model != "procedural":
-        kwargs["checkpoint"] = context.settings.checkpoint_dir
-    if params.model == "procedural":  # rule-based: no model weights, no device
-        motion = generate(features, params.model, **kwargs)
-    else:
+    if context.models.uses_device(f"conductor:{params.model}"):
         with context.model_lock():
-            motion = generate(features, params.model, **kwargs)
+            motion = generator.generate(features, **kwargs)
+    else:  # rule-based: no weights, no device
+        motion = generator.generate(features, **kwargs)
     result = {
         "motion": motion_to_payload(motion),
         "model": params.model,
@@ -143,7 +154,7 @@ def prepare_retarget(request: RetargetRequest, settings: Settings) -> RetargetPa
         from models.motion.io import load_motion
 
         source = load_motion(resolve_allowed_path(request.source_path, settings, "source_path"))
-    return RetargetParams(source, request.source_clip_id, parse_target(request.target), request.options)
+    return RetargetParams(source, request.source_clip_id, parse_target(request.target, settings), request.options)
 
 
 def run_retarget(params: RetargetParams, context: JobContext) -> dict:
@@ -158,9 +169,9 @@ def run_retarget(params: RetargetParams, context: JobContext) -> dict:
 @dataclass
 class SearchParams:
     text: str | None
-    motion: Motion | None
+    motion: Motion | int | None  # a Motion or a library clip id
     k: int
-    filters: dict
+    filters: Any  # backend.library.SearchFilters
 
 
 def prepare_search(request: SearchRequest, settings: Settings) -> SearchParams:
@@ -171,7 +182,13 @@ def prepare_search(request: SearchRequest, settings: Settings) -> SearchParams:
         from models.motion.io import load_motion
 
         motion = load_motion(resolve_allowed_path(request.motion_path, settings, "motion_path"))
-    return SearchParams(request.text, motion, request.k, dict(request.filters))
+    elif request.clip_id is not None:
+        motion = request.clip_id
+    if isinstance(motion, Motion) and motion.is_2d:
+        raise ValueError("motion search needs a 3D motion (positions (T, J, 3)); retarget 2D keypoints first")
+    from backend.library import SearchFilters
+
+    return SearchParams(request.text, motion, request.k, SearchFilters(**request.filters.model_dump()))
 
 
 def _hit_to_dict(hit: Any) -> dict:
@@ -209,29 +226,41 @@ def _conductor_available(name: str):
             from models.conductor import available_models
         except ImportError as exc:
             return False, f"conductor package not installed ({exc})"
-        info = available_models().get(name, {"available": False, "detail": "unknown model"})
+        info = available_models(dict(settings.checkpoints)).get(name, {"available": False, "detail": "unknown"})
         return bool(info["available"]), str(info.get("detail", ""))
 
     return check
 
 
 def _library_loader(settings: Settings, device: str) -> Any:
-    from backend.library import open_library
+    from backend.library import load_embedder, open_library
 
-    return open_library(settings.library_url)
+    embedder = load_embedder(settings.retrieval_model) if settings.retrieval_model else None
+    return open_library(settings.library_url, embedder)  # None: the default model loads on first search
 
 
 def _library_available(settings: Settings) -> tuple[bool, str]:
     try:
-        import backend.library  # noqa: F401
+        from models.retrieval.model import default_model_dir
+
+        from backend.library import default_library_url
+        from backend.library.embedding import MODEL_ENV
     except ImportError as exc:
-        return False, f"library package not installed ({exc})"
-    return True, settings.library_url or "default SQLite library in the user data folder"
+        return False, f"library or retrieval models not installed ({exc})"
+    import os
+
+    model = Path(settings.retrieval_model or os.environ.get(MODEL_ENV) or default_model_dir()).expanduser()
+    where = settings.library_url or default_library_url()
+    if not model.is_dir():
+        return False, f"library {where}; no retrieval model at {model} (train one: baton train retrieval)"
+    return True, f"library {where}; retrieval model {model}"
 
 
 def _conductor_loader(name: str):
-    def load(settings: Settings, device: str) -> Any:  # generators are built per call by models.conductor
-        return name
+    def load(settings: Settings, device: str) -> Any:
+        from models.conductor import load_generator
+
+        return load_generator(name, settings.checkpoints.get(name))
 
     return load
 

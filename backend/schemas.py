@@ -85,7 +85,7 @@ class RetargetRequest(_Strict):
 
     source: MotionPayload | None = None
     source_path: str | None = Field(None, max_length=4096)
-    source_clip_id: str | None = Field(None, max_length=200)
+    source_clip_id: int | None = Field(None, ge=0, description="a clip id of the server's motion library")
     target: RetargetTarget
     options: RetargetOptions = Field(default_factory=RetargetOptions)
 
@@ -97,19 +97,31 @@ class RetargetRequest(_Strict):
         return self
 
 
+class SearchFiltersPayload(_Strict):
+    """Restrictions applied before ranking (``backend.library.SearchFilters``)."""
+
+    skeleton: str | None = Field(None, max_length=200, description="skeleton label, e.g. cmu31, smpl22")
+    min_duration_s: float | None = Field(None, ge=0)
+    max_duration_s: float | None = Field(None, ge=0)
+    license: str | None = Field(None, max_length=200)
+    commercial_only: bool = Field(False, description="drop clips whose license forbids commercial use")
+
+
 class SearchRequest(_Strict):
-    """Search the motion library by text or by a motion (inline or a server file under an allowed root)."""
+    """Search the motion library by text, by a motion (inline or a server file under an allowed root) or by one of
+    its own clips (``clip_id``, left out of the results)."""
 
     text: str | None = Field(None, min_length=1, max_length=2000)
     motion: MotionPayload | None = None
     motion_path: str | None = Field(None, max_length=4096)
+    clip_id: int | None = Field(None, ge=0)
     k: int = Field(10, ge=1, le=200)
-    filters: dict[str, str | float | int | bool] = Field(default_factory=dict, description="skeleton, license, ...")
+    filters: SearchFiltersPayload = Field(default_factory=SearchFiltersPayload)
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
-        if sum(x is not None for x in (self.text, self.motion, self.motion_path)) != 1:
-            raise ValueError("give exactly one of text, motion and motion_path")
+        if sum(x is not None for x in (self.text, self.motion, self.motion_path, self.clip_id)) != 1:
+            raise ValueError("give exactly one of text, motion, motion_path and clip_id")
         return self
 
 

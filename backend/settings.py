@@ -97,7 +97,10 @@ class Settings(BaseSettings):
     workers: int = Field(2, ge=1, le=64, description="worker threads running jobs")
     device: str = Field("cpu", description="torch device for models: cpu, cuda, cuda:N or auto")
     runtime: Literal["torch", "onnx"] = Field("torch", description="inference runtime for exported models")
-    checkpoint_dir: Path | None = Field(None, description="folder with trained model weights")
+    retrieval_model: str | None = Field(None, description="retrieval model run folder for library search")
+    checkpoints: dict[str, str] = Field(
+        default_factory=dict, description='weights per model, e.g. {"diffusion": "/models/conductor.pt"}'
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,7 @@ from blender_addon.wire import WireMotion, decode_motion, encode_motion
 from models.motion import Motion, Skeleton, get_skeleton, skeleton_names
 
 
-def _json_safe(metadata: dict) -> dict:
+def json_safe(metadata: dict) -> dict:
     """Metadata reduced to what JSON can carry (numpy scalars and paths become numbers and strings)."""
     return json.loads(json.dumps(metadata, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
 
@@ -28,7 +28,7 @@ def motion_to_payload(motion: Motion) -> dict:
             positions=motion.positions,
             rotations=motion.rotations,
             root_translation=motion.root_translation,
-            metadata=_json_safe(motion.metadata),
+            metadata=json_safe(motion.metadata),
         )
     )
 

@@ -84,6 +84,7 @@ class BatonClient:
         self.url = url.rstrip("/")
         self.token = token if token is not None else read_token(token_file)
         self.timeout = float(timeout)
+        self._limits_cache: dict | None = None
 
     # -- plumbing ------------------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, payload: Any = None, *, data: Any = None,
@@ -127,9 +128,25 @@ class BatonClient:
         if content_type is None:
             raise ValueError(f"{path}: unknown audio type {path.suffix!r}; expected one of {', '.join(_AUDIO_TYPES)}")
         size = path.stat().st_size
+        limit = self._limits().get("max_upload_bytes")
+        if limit is not None and size > limit:
+            raise BatonClientError(413, "payload_too_large", f"{path.name} has {size} bytes; the server accepts at "
+                                   f"most {limit}", "use a server path (audio_path) or raise --max-upload-mb")
         with path.open("rb") as handle:
-            return self._request("POST", "/uploads/audio", data=handle, timeout=max(self.timeout, 300.0),
-                                 headers={"Content-Type": content_type, "Content-Length": str(size)})  # fmt: skip
+            try:
+                return self._request("POST", "/uploads/audio", data=handle, timeout=max(self.timeout, 300.0),
+                                     headers={"Content-Type": content_type, "Content-Length": str(size)})
+            except BackendUnavailable as exc:  # the server hung up mid-upload: it refused the size
+                if "pipe" in exc.detail.lower() or "reset" in exc.detail.lower():
+                    raise BatonClientError(413, "payload_too_large", f"the server closed the upload of {path.name}",
+                                           "it is probably over the server's upload limit") from None
+                raise
+
+    def _limits(self) -> dict:
+        """The server's limits from ``GET /capabilities`` (fetched once per client)."""
+        if self._limits_cache is None:
+            self._limits_cache = dict(self.capabilities().get("limits", {}))
+        return self._limits_cache
 
     def submit_conduct(self, audio: str | os.PathLike | None = None, *, audio_path: str | None = None,
                        model: str = "procedural", seed: int = 0, steps: int = 20, guidance: float | None = None,

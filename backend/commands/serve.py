@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument("--runtime", choices=("torch", "onnx"), help="inference runtime (default torch)")
     parser.add_argument("--library", dest="library_url", help="motion library URL (sqlite:///... or postgresql://...)")
+    parser.add_argument("--retrieval-model", help="retrieval model run folder used by library search")
+    parser.add_argument("--checkpoint", action="append", metavar="MODEL=PATH", default=None,
+                        help="weights for a conductor model, e.g. diffusion=/models/conductor.pt (repeatable)")
     parser.add_argument("--max-upload-mb", type=float, help="largest audio upload in MiB (default 200)")
     parser.add_argument("--max-json-mb", type=float, help="largest JSON body in MiB (default 64)")
     parser.add_argument("--result-ttl", dest="result_ttl_s", type=float, help="seconds results are kept (3600)")
@@ -43,8 +46,14 @@ def settings_from_args(args: argparse.Namespace):
     from backend.settings import Settings
 
     keys = ("host", "port", "allow_remote", "config_file", "allowed_roots", "workers", "device", "runtime",
-            "library_url", "max_upload_mb", "max_json_mb", "result_ttl_s")  # fmt: skip
+            "library_url", "retrieval_model", "max_upload_mb", "max_json_mb", "result_ttl_s")  # fmt: skip
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if args.checkpoint:
+        pairs = [item.partition("=") for item in args.checkpoint]
+        bad = [item for item, (name, _, path) in zip(args.checkpoint, pairs, strict=True) if not (name and path)]
+        if bad:
+            raise BatonError(f"--checkpoint wants MODEL=PATH, got {bad}")
+        given["checkpoints"] = {name: path for name, _, path in pairs}
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -64,3 +73,22 @@ def run(args: argparse.Namespace) -> int:
     log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m backend.commands.serve [FLAGS]``: the same as ``baton serve`` (exit 1 on invalid settings)."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="baton serve", description=__doc__)
+    configure(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return run(args)
+    except (BatonError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
