@@ -242,7 +242,7 @@ def _refuse_if_running(kind: str) -> None:
         raise RuntimeError(f"a {kind.replace('_', ' ')} job is still running: wait for it or press Cancel")
 
 
-def _auto_start_command(context) -> list[str] | None:
+def _auto_start_command(context) -> tuple[list[str], dict[str, str]] | None:
     """The local backend's start command when Start Automatically is on (and a command can be formed)."""
     from . import preferences
 

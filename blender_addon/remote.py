@@ -140,7 +140,8 @@ def evaluated_motion(context, obj, max_frames: int = 600) -> dict:
 # --- worker thread ------------------------------------------------------------------------------------------------
 
 
-def connect(job, *, start_command: list[str] | None, url: str, token: str, startup_timeout_s: float = 60.0):
+def connect(job, *, start_command: tuple[list[str], dict[str, str]] | None, url: str, token: str,
+            startup_timeout_s: float = 60.0):
     """A client whose backend answers ``/health``; spawns the local backend first when ``start_command`` is given.
 
     Raises:
@@ -155,7 +156,7 @@ def connect(job, *, start_command: list[str] | None, url: str, token: str, start
         if start_command is None:
             raise ConnectionError(server.offline_message(url, _reason(exc))) from None
     job.update(0.0, "starting the backend")
-    server.spawn(start_command)
+    server.spawn(*start_command)
     deadline = time.monotonic() + startup_timeout_s
     while True:
         job.update()

@@ -137,33 +137,48 @@ def _reason(exc: BaseException) -> str:
 # --- local backend process --------------------------------------------------------------------------------------
 
 
-def start_command(context=None) -> list[str]:
-    """The argv that starts a local backend on the preferences' URL port.
+def start_command(context=None) -> tuple[list[str], dict[str, str]]:
+    """``(argv, environment additions)`` that start a local backend on the preferences' URL port.
+
+    The address travels as ``BATON_HOST`` / ``BATON_PORT`` (the server's settings variables), so a user's own
+    Start Command needs no flags. With Backend Python the server module runs directly
+    (``python -m backend.commands.serve``); otherwise ``baton serve`` from PATH.
 
     Raises:
         ValueError: when neither a start command, a backend Python, nor ``baton`` on PATH is available, or the URL is
             not a loopback http URL.
     """
     prefs = preferences.get(context)
-    if prefs.start_command.strip():
-        return shlex.split(prefs.start_command)
     parsed = urllib.parse.urlparse(prefs.backend_url.strip() or preferences.DEFAULT_URL)
     if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"a local backend serves http on this machine; the backend URL is {prefs.backend_url!r}")
-    args = ["serve", "--host", "127.0.0.1", "--port", str(parsed.port or 8765)]
+    env = {"BATON_HOST": "127.0.0.1", "BATON_PORT": str(parsed.port or 8765)}
+    if prefs.start_command.strip():
+        return shlex.split(prefs.start_command), env
     if prefs.python_path.strip():
-        return [os.path.abspath(prefs.python_path.strip()), "-m", "backend.cli", *args]
+        return [os.path.abspath(bpy_abspath(prefs.python_path.strip())), "-m", "backend.commands.serve"], env
     baton = shutil.which("baton")
     if baton is None:
         raise ValueError(
             "cannot start a backend: set 'Start Command' or 'Backend Python' in the Baton add-on preferences "
             "(no 'baton' command on PATH)"
         )
-    return [baton, *args]
+    return [baton, "serve"], env
 
 
-def spawn(command: list[str]) -> subprocess.Popen:
-    """Start ``command`` as the local backend (returns at once; output goes to a log file in the temp folder).
+def bpy_abspath(path: str) -> str:
+    """Resolve Blender's ``//`` relative paths (identity outside Blender)."""
+    try:
+        import bpy
+
+        return bpy.path.abspath(path)
+    except ImportError:
+        return path
+
+
+def spawn(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``command`` (with ``env`` added to the environment) as the local backend; returns at once, output goes
+    to a log file in the temp folder.
 
     Safe from a worker thread. Raises ``RuntimeError`` if the process cannot be spawned.
     """
@@ -173,7 +188,8 @@ def spawn(command: list[str]) -> subprocess.Popen:
     handle, log_path = tempfile.mkstemp(prefix="baton-backend-", suffix=".log")
     try:
         process = subprocess.Popen(  # noqa: S603 - the user's own configured command
-            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     except OSError as exc:
         raise RuntimeError(f"could not start the backend with {command}: {exc}") from None
@@ -192,7 +208,7 @@ def start_local(context=None) -> str:
     """
     if (process := local_process()) is not None:
         return f"the local backend is already running (pid {process.pid})"
-    process = spawn(start_command(context))
+    process = spawn(*start_command(context))
     check(context, wait_s=float(preferences.get(context).startup_timeout_s))
     return f"started the local backend (pid {process.pid}); log: {_process_log}"
 

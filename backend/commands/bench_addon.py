@@ -56,7 +56,7 @@ def _start_backend(home: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "XDG_CONFIG_HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "PYTHONPATH": str(REPO),
            "HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1"}  # fmt: skip
     env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
-    command = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "backend.commands.serve", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning"]  # fmt: skip
     log_file = open(home / "serve.log", "wb")  # noqa: SIM115 - the process owns it until it exits
     process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -109,12 +109,14 @@ def backend_env(config_home: Path) -> dict[str, str]:
     return env
 
 
-def start_backend(config_home: Path, port: int, timeout_s: float = 90.0) -> subprocess.Popen:
-    """``.venv/bin/baton serve`` on ``port`` with its config (token) under ``config_home``; waits for /health."""
-    baton = REPO / ".venv" / "bin" / "baton"
+def start_backend(config_home: Path, port: int, *extra_args: str, timeout_s: float = 90.0) -> subprocess.Popen:
+    """``baton serve`` (the backend environment's ``python -m backend.commands.serve``) on ``port``, its config
+    (token) under ``config_home``; waits until the port accepts connections."""
+    python = REPO / ".venv" / "bin" / "python"
     log = open(config_home / "serve.log", "wb")  # noqa: SIM115 - closed with the process by the fixture
     process = subprocess.Popen(
-        [str(baton), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [str(python), "-m", "backend.commands.serve", "--host", "127.0.0.1", "--port", str(port), *extra_args,
+         "--log-level", "warning"],
         env=backend_env(config_home), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + timeout_s
