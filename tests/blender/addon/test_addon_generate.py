@@ -7,6 +7,7 @@ Accept / Reject / Push to NLA.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import bpy
@@ -27,7 +28,7 @@ MUSIC_FRAMES = round(45.8 * 30)  # Brahms lasts 45.8 s; the conductor runs at 30
 
 
 def _rigs():
-    return sys.modules[ADDON_MODULE + ".rigs"]
+    return importlib.import_module(ADDON_MODULE + ".rigs")
 
 
 def build_mixamo_rig(name: str = "MixamoRig") -> bpy.types.Object:
