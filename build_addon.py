@@ -39,6 +39,7 @@ FILES: tuple[str, ...] = (
     "server.py",
     "remote.py",
     "mapping.py",
+    "mapping_tables.py",
     "client.py",
     "wire.py",
     "space.py",

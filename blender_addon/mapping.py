@@ -1,19 +1,18 @@
 """Bone mapping for custom rigs: name alias tables, automatic mapping, translation and JSON presets (no bpy).
 
 A *mapping* assigns each bone of the user's armature a **canonical joint**: one of the SMPL-24 joint names
-(``pelvis``, ``left_hip``, ... ``right_hand``; ../shared/data/README.md). The canonical vocabulary is the one the
-retargeting solver's alias tables (``models.motion.retarget``) resolve to; this module mirrors those tables without
-importing the backend so the add-on can show and edit the mapping inside Blender. Before a job is sent, the canonical
-names are translated to the joint names of the motion's source skeleton (``smpl24``, ``smpl22``, ``kit21``,
-``coco13``) with :func:`to_source_joints`.
+(``pelvis``, ``left_hip``, ... ``right_hand``; ../shared/data/README.md) or a COCO face point (``nose``, eyes, ears).
+Before a job is sent, the canonical names are translated to the joint names of the motion's source skeleton
+(``smpl24``, ``smpl22``, ``kit21``, ``coco13``) with :func:`to_source_joints`.
 
-Naming conventions recognised (``family`` in :data:`FAMILIES`): SMPL, KIT-ML/MMM, COCO keypoints, Mixamo
-(``mixamorig:LeftArm``), Rigify deform bones (``DEF-upper_arm.L``), Bandai Namco (``UpperArm_L``), CMU (both the
-ASF-style ``LeftHip``/``LeftCollar`` names of subject 131 and the Mixamo-like ``LeftUpLeg`` names of the common BVH
-conversion). Side markers are normalised first (``Left``/``Right`` prefixes, ``.L``/``_R`` suffixes, ``L``/``R``
-before a capital), then the remaining word is looked up per family; the family with the most hits wins, so the same
-word can mean different joints in different families (Mixamo ``LeftShoulder`` is the clavicle, CMU's is the upper
-arm).
+Automatic mapping works in two passes:
+
+1. The retargeting solver's own tables (:mod:`.mapping_tables`, a mirror of ``models.motion.joint_mapping``): the
+   convention matching most bone names wins, names compared after :func:`normalize_name`. Bones found here get
+   exactly the joint the backend would choose by itself.
+2. For bones the tables do not know, a looser rule per naming family (:data:`FAMILIES`): side markers are normalised
+   (``Left``/``Right`` prefixes, ``.L``/``_R`` suffixes, ``L``/``R`` before a capital), then the remaining word is
+   looked up (Mixamo ``LeftShoulder`` is the clavicle, CMU's is the upper arm, so the family decides).
 """
 
 from __future__ import annotations
@@ -24,11 +23,14 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 
-#: The canonical joints (SMPL-24 order).
+from .mapping_tables import CONVENTIONS
+
+#: The canonical joints: SMPL-24 order, then the COCO face points.
 CANONICAL_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle", "right_ankle",
     "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head", "left_shoulder",
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
 )  # fmt: skip
 
 PRESET_FORMAT = "baton.bone_mapping.v1"
@@ -71,18 +73,42 @@ FAMILIES: tuple[str, ...] = ("smpl", "kit", "coco", "mixamo", "rigify", "bandai"
 
 #: Canonical joint -> joint of each built-in source skeleton (missing: that skeleton has no such joint).
 _TO_SOURCE: dict[str, dict[str, str]] = {
-    "smpl24": {name: name for name in CANONICAL_JOINTS},
-    "smpl22": {name: name for name in CANONICAL_JOINTS[:22]},
-    "kit21": {canonical: kit for kit, canonical in _KIT_EXACT.items()},
-    "coco13": {"head": "nose", "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder",
-               "left_elbow": "left_elbow", "right_elbow": "right_elbow", "left_wrist": "left_wrist",
-               "right_wrist": "right_wrist", "left_hip": "left_hip", "right_hip": "right_hip"},
-}  # fmt: skip
+    "smpl24": dict(CONVENTIONS["smpl"]),
+    "smpl22": {c: n for c, n in CONVENTIONS["smpl"].items() if c not in ("left_hand", "right_hand")},
+    "kit21": dict(CONVENTIONS["kit"]),
+    "coco13": dict(CONVENTIONS["coco"]),
+}
+
+#: Source skeletons :func:`to_source_joints` can translate to.
+SOURCE_SKELETONS: tuple[str, ...] = tuple(_TO_SOURCE)
 
 _SIDE_SUFFIX = re.compile(r"(?:[._\- ](?P<s>[LlRr])|[._\- ]?(?P<w>[Ll]eft|[Rr]ight|LEFT|RIGHT))$")
 _SIDE_PREFIX_WORD = re.compile(r"^(?P<w>[Ll]eft|[Rr]ight|LEFT|RIGHT)[._\- ]?")
 _SIDE_PREFIX_LETTER = re.compile(r"^(?P<s>[LR])(?=[A-Z_.\- ])|^(?P<l>[lr])[_.\- ]")
 _NAMESPACE_PREFIX = re.compile(r"^(?:DEF|ORG)[-_.]", re.IGNORECASE)
+
+
+def normalize_name(name: str) -> str:
+    """A name reduced for table matching, as the solver does it: namespace (``mixamorig:``) and ``DEF-`` removed,
+    lower case, only letters and digits (``DEF-upper_arm.L`` -> ``upperarml``)."""
+    text = str(name).strip()
+    if ":" in text:
+        text = text.rsplit(":", 1)[1]
+    if text.lower().startswith("def-"):
+        text = text[4:]
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def convention_joints(bone_names: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """Pass 1: ``(best convention or None, {bone name: canonical joint})`` from :data:`CONVENTIONS` (the convention
+    matching most names wins; ties go to the earlier table), exactly as ``joint_mapping.canonical_names``."""
+    normalized = {normalize_name(n): n for n in bone_names}
+    best: tuple[int, str | None, dict[str, str]] = (0, None, {})
+    for convention, table in CONVENTIONS.items():
+        found = {normalized[normalize_name(n)]: c for c, n in table.items() if normalize_name(n) in normalized}
+        if len(found) > best[0]:
+            best = (len(found), convention, found)
+    return best[1], best[2]
 
 
 def split_side(bone_name: str) -> tuple[str, str]:
@@ -136,27 +162,29 @@ def detect_family(bone_names: Iterable[str]) -> str:
 
 
 def auto_map(bone_names: Sequence[str], family: str | None = None) -> dict[str, str]:
-    """Map each bone of a rig to a canonical joint by name.
+    """Map each bone of a rig to a canonical joint by name (pass 1 tables, then pass 2 family rules).
 
     Args:
         bone_names: the armature's bone names, parents before children (Blender's ``armature.bones`` order).
-        family: a naming family from :data:`FAMILIES`; ``None`` detects it with :func:`detect_family`.
+        family: the naming family of pass 2 (:data:`FAMILIES`); ``None`` detects it with :func:`detect_family`.
 
     Returns:
-        ``{bone name: canonical joint}`` for every bone, ``""`` where nothing matched. When two bones claim the same
-        joint the first one (closest to the root) keeps it and the later one maps to ``""``.
+        ``{bone name: canonical joint}`` for every bone, ``""`` where nothing matched. A joint is never given to two
+        bones: pass 1 wins, then the bone closest to the root.
     """
+    _, result = convention_joints(bone_names)
+    taken = set(result.values())
     family = family or detect_family(bone_names)
-    taken: set[str] = set()
-    result: dict[str, str] = {}
     for name in bone_names:
+        if name in result:
+            continue
         joint = canonical_joint(name, family) or ""
         if joint in taken:
             joint = ""
         if joint:
             taken.add(joint)
         result[name] = joint
-    return result
+    return {name: result[name] for name in bone_names}
 
 
 def validate_mapping(mapping: Mapping[str, str], bone_names: Iterable[str]) -> None:
@@ -171,7 +199,7 @@ def validate_mapping(mapping: Mapping[str, str], bone_names: Iterable[str]) -> N
         raise ValueError(f"the mapping names bones the armature does not have: {missing}")
     unknown = sorted({j for j in mapping.values() if j and j not in CANONICAL_JOINTS})
     if unknown:
-        raise ValueError(f"unknown joints {unknown}; expected SMPL-24 joint names such as 'left_elbow'")
+        raise ValueError(f"unknown joints {unknown}; expected canonical joint names such as 'left_elbow'")
     used = [j for j in mapping.values() if j]
     twice = sorted({j for j in used if used.count(j) > 1})
     if twice:

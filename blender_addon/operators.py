@@ -97,6 +97,7 @@ class BATON_OT_apply_hit(bpy.types.Operator):
                 context,
                 clip_id=hit.clip_id,
                 name=hit.name,
+                source_skeleton=hit.skeleton,
                 target=settings.target,
                 root_motion=settings.root_motion,
                 foot_lock=settings.foot_lock,

@@ -199,6 +199,7 @@ def start_apply_hit(
     *,
     clip_id: str,
     name: str,
+    source_skeleton: str,
     target: str,
     root_motion: str,
     foot_lock: bool,
@@ -207,12 +208,16 @@ def start_apply_hit(
     preview: bool,
 ) -> jobs.Job:
     """Retarget a library clip onto the target armature (non-blocking). ``preview`` leaves it pending (Accept /
-    Reject) and starts playback; otherwise it is accepted at once."""
+    Reject) and starts playback; otherwise it is accepted at once. The bone-mapping editor's table is sent when the
+    clip is on a built-in skeleton (``source_skeleton``); for other skeletons the backend maps bones by name."""
     _refuse_if_running("apply_hit")
     obj, created = resolve_target(context, target)
+    table = custom_mapping(context, obj)
+    if table is not None and source_skeleton not in mapping.SOURCE_SKELETONS:
+        table = None  # the clip's joint names are only known to the backend: it maps by name itself
     request = remote_calls.RetargetRequest(
         clip_id=clip_id, rig=remote_calls.rig_of(obj), root=root_motion, foot_lock=bool(foot_lock),
-        smoothing=float(smoothing), mapping=remote_calls.source_mapping(custom_mapping(context, obj), "smpl24"),
+        smoothing=float(smoothing), mapping=remote_calls.source_mapping(table, source_skeleton),
     )  # fmt: skip
     url, token = server.connection(context)
     start_command = _auto_start_command(context)

@@ -33,8 +33,8 @@ ROOT_ITEMS = (
     ("inplace", "In Place", "Remove horizontal root motion"),
     ("height", "Keep Height", "Only keep the hips' height"),
 )
-CANONICAL_ITEMS = (("NONE", "-", "Unmapped: the bone stays at rest"),) + tuple(
-    (name, name, f"SMPL-24 joint {name}") for name in mapping_tables.CANONICAL_JOINTS
+CANONICAL_ITEMS = (("NONE", "-", "Not set: the backend maps this bone by name, or leaves it at rest"),) + tuple(
+    (name, name, f"canonical joint {name}") for name in mapping_tables.CANONICAL_JOINTS
 )
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from blender_addon import mapping
 from models.motion import get_skeleton, load_bvh
+from models.motion.joint_mapping import CONVENTIONS, canonical_names
 
 MIXAMO = [f"mixamorig:{n}" for n in (
     "Hips", "Spine", "Spine1", "Spine2", "Neck", "Head", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand",
@@ -63,7 +64,7 @@ def test_builtin_skeletons_map_onto_themselves(name):
 def test_translation_to_source_skeletons_and_bad_input():
     table = mapping.auto_map(MIXAMO)
     to_coco = mapping.to_source_joints(table, "coco13")
-    assert to_coco["mixamorig:LeftArm"] == "left_shoulder" and to_coco["mixamorig:Head"] == "nose"
+    assert to_coco["mixamorig:LeftArm"] == "left_shoulder" and "mixamorig:Head" not in to_coco
     assert "mixamorig:Spine1" not in to_coco  # COCO-13 has no spine: that bone stays at rest
     assert mapping.to_source_joints(table, "kit21")["mixamorig:LeftForeArm"] == "LE"
     with pytest.raises(ValueError, match="unknown source skeleton 'bvh'"):
@@ -88,3 +89,16 @@ def test_presets_round_trip_atomically_and_reject_foreign_files(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         mapping.load_preset(str(tmp_path / "broken.json"))
+
+
+def test_tables_mirror_the_retargeting_solver():
+    assert mapping.CONVENTIONS == CONVENTIONS
+    assert set(mapping.CANONICAL_JOINTS) >= {c for table in CONVENTIONS.values() for c in table}
+
+
+@pytest.mark.parametrize("names", [MIXAMO, RIGIFY, list(get_skeleton("kit21").joint_names),
+                                   list(get_skeleton("coco13").joint_names)])  # fmt: skip
+def test_auto_fill_agrees_with_the_solvers_automatic_mapping(names):
+    _, theirs = canonical_names(names)
+    mine = mapping.auto_map(names)
+    assert {bone: joint for joint, bone in theirs.items()} == {b: j for b, j in mine.items() if j}
