@@ -69,35 +69,47 @@ def quat_to_matrix(quaternions: np.ndarray) -> np.ndarray:
 
 
 def matrix_to_quat(matrices: np.ndarray) -> np.ndarray:
-    """``(..., 3, 3)`` rotations -> ``(..., 4)`` (w, x, y, z), w >= 0 (Shepperd's method, branch per element)."""
+    """``(..., 3, 3)`` rotations -> ``(..., 4)`` (w, x, y, z), w >= 0.
+
+    Shepperd's method, vectorised: all four candidate solutions are computed and, per matrix, the one built on the
+    largest of ``(trace, R00, R11, R22)`` (numerically safest) is kept.
+    """
     m = np.asarray(matrices, dtype=np.float64)
     lead = m.shape[:-2]
     m = m.reshape(-1, 3, 3)
-    trace = np.trace(m, axis1=1, axis2=2)
-    diag = np.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], axis=1)
-    choice = np.argmax(diag, axis=1)
-    q = np.empty((m.shape[0], 4))
-    for case in range(4):
-        sel = choice == case
-        if not sel.any():
-            continue
-        r = m[sel]
-        if case == 0:
-            s = 2.0 * np.sqrt(1.0 + trace[sel])
-            q[sel] = np.stack([0.25 * s, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s,
-                               (r[:, 1, 0] - r[:, 0, 1]) / s], 1)  # fmt: skip
-        else:
-            i = case - 1
-            j, k = (i + 1) % 3, (i + 2) % 3
-            s = 2.0 * np.sqrt(np.maximum(1.0 + r[:, i, i] - r[:, j, j] - r[:, k, k], 1e-300))
-            out = np.empty((r.shape[0], 4))
-            out[:, 0] = (r[:, k, j] - r[:, j, k]) / s
-            out[:, 1 + i] = 0.25 * s
-            out[:, 1 + j] = (r[:, j, i] + r[:, i, j]) / s
-            out[:, 1 + k] = (r[:, k, i] + r[:, i, k]) / s
-            q[sel] = out
+    r00, r01, r02 = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    r10, r11, r12 = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    r20, r21, r22 = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
+    trace = r00 + r11 + r22
+    candidates = np.stack(
+        [
+            np.stack([1.0 + trace, r21 - r12, r02 - r20, r10 - r01], -1),
+            np.stack([r21 - r12, 1.0 + r00 - r11 - r22, r01 + r10, r02 + r20], -1),
+            np.stack([r02 - r20, r01 + r10, 1.0 - r00 + r11 - r22, r12 + r21], -1),
+            np.stack([r10 - r01, r02 + r20, r12 + r21, 1.0 - r00 - r11 + r22], -1),
+        ],
+        1,
+    )  # (N, 4 candidates, 4); candidate c is 4 * q * q[c]
+    choice = np.argmax(np.stack([trace, r00, r11, r22], -1), axis=-1)
+    q = candidates[np.arange(m.shape[0]), choice]
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
-    return (q / np.linalg.norm(q, axis=1, keepdims=True)).reshape(*lead, 4)
+    return q.reshape(*lead, 4)
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product ``a * b`` of (w, x, y, z) quaternions (apply ``b`` first); broadcasts."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
 
 
 def to_pose_space(
@@ -118,8 +130,11 @@ def to_pose_space(
     """
     rest = np.asarray(rest_frames_blender, dtype=np.float64)
     basis = rest[:, :3, :3]
-    local = np.einsum("ab,tjbc,dc->tjad", BACKEND_TO_BLENDER, quat_to_matrix(rotations), BACKEND_TO_BLENDER)
-    pose = matrix_to_quat(np.einsum("jki,tjkl,jlm->tjim", basis, local, basis))
+    # Q = B^T (C L C^T) B = M^T L M with M = C^T B, done as the quaternion conjugation conj(m) * l * m.
+    bone = matrix_to_quat(np.einsum("ki,jkl->jil", BACKEND_TO_BLENDER, basis))  # (J, 4)
+    unit = np.asarray(rotations, dtype=np.float64)
+    unit = unit / np.linalg.norm(unit, axis=-1, keepdims=True)
+    pose = quat_multiply(quat_multiply(bone * [1.0, -1.0, -1.0, -1.0], unit), bone)
     location = None
     if root_translation is not None:
         offset = points_to_blender(root_translation) - rest[0, :3, 3]
