@@ -13,7 +13,9 @@ motion -> the user's rig, with the mapping). Phase times land in ``job.timings``
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,13 +183,8 @@ def follow(job, client, remote_id: str, span: tuple[float, float], what: str) ->
 
     low, high = span
     while True:
-        try:
+        with client_errors(client, what):
             status = client.status(remote_id)
-        except BackendUnavailable as exc:
-            raise ConnectionError(
-                f"Lost contact with the Baton backend at {client.url} while {what} ({_reason(exc)}). "
-                "It may have stopped: start it again from Baton > Backend. Nothing was changed in the scene."
-            ) from None
         state = status["state"]
         try:
             job.update(low + (high - low) * float(status.get("progress") or 0.0), status.get("stage") or what)
@@ -206,6 +203,22 @@ def follow(job, client, remote_id: str, span: tuple[float, float], what: str) ->
         if state == "cancelled":
             raise JobCancelled(f"the backend cancelled {what}")
         time.sleep(POLL_S)
+
+
+@contextlib.contextmanager
+def client_errors(client, what: str) -> Iterator[None]:
+    """Turn the client's exceptions into messages for the user: the backend vanished (``ConnectionError``) or
+    refused the request (``RuntimeError`` with its detail and hint)."""
+    try:
+        yield
+    except BackendUnavailable as exc:
+        raise ConnectionError(
+            f"Lost contact with the Baton backend at {client.url} while {what} ({_reason(exc)}). "
+            "It may have stopped: start it again from Baton > Backend. Nothing was changed in the scene."
+        ) from None
+    except BatonClientError as exc:
+        hint = f" {exc.hint}" if getattr(exc, "hint", None) else ""
+        raise RuntimeError(f"the backend refused {what}: {exc.detail}.{hint}") from None
 
 
 def _compute_s(status: dict) -> float:
@@ -244,6 +257,11 @@ def _retarget(job, client, source: dict | None, clip_id: str | None, rig: dict, 
 
 def run_conduct(job, client, request: ConductRequest) -> RigMotion:
     """Upload the music, generate, retarget onto the rig; returns the solution (worker thread)."""
+    with client_errors(client, "generating the performance"):
+        return _run_conduct(job, client, request)
+
+
+def _run_conduct(job, client, request: ConductRequest) -> RigMotion:
     started = time.perf_counter()
     job.update(0.01, "uploading the music")
     upload_started = time.perf_counter()
@@ -269,11 +287,17 @@ def run_retarget(job, client, request: RetargetRequest) -> RigMotion:
     """Retarget a library clip onto the rig (worker thread)."""
     options = {"mapping": request.mapping, "root": request.root, "foot_lock": request.foot_lock,
                "smoothing": request.smoothing}  # fmt: skip
-    return _retarget(job, client, None, request.clip_id, request.rig, options, (0.05, 0.97))
+    with client_errors(client, "retargeting the clip"):
+        return _retarget(job, client, None, request.clip_id, request.rig, options, (0.05, 0.97))
 
 
 def run_search(job, client, request: SearchRequest) -> list[dict]:
     """Run a library search; returns the hits (``SearchHit`` fields) best first (worker thread)."""
+    with client_errors(client, "searching the library"):
+        return _run_search(job, client, request)
+
+
+def _run_search(job, client, request: SearchRequest) -> list[dict]:
     if request.video_path is not None:
         capabilities = client.capabilities()
         if "search_video" not in (capabilities.get("job_kinds") or []):

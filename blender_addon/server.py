@@ -56,7 +56,7 @@ def read_token_file() -> str:
         return ""
 
 
-def make_client(url: str, token: str, timeout_s: float = 10.0):
+def make_client(url: str, token: str, timeout_s: float = 60.0):
     """A :class:`client.BatonClient` for ``url``. Imported lazily so this module loads without the client."""
     from .client import BatonClient
 
