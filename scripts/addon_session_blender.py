@@ -59,11 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.snapshot:
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
         import panel_snapshot
-
-        addon.server.check()
-        while addon.jobs.runner().busy():
-            addon.jobs.poll()
-            time.sleep(0.02)
+    # Like an animator who opened the Backend panel: one status check (health + capabilities) before timing, so
+    # the server's first-request warm-up is not counted as upload time.
+    addon.server.check()
+    while addon.jobs.runner().busy():
+        addon.jobs.poll()
+        time.sleep(0.02)
+    if addon.server.status().state != "online":
+        print(json.dumps({"error": addon.server.status().detail}))
+        return 1
 
     started = time.perf_counter()
     outcome = bpy.ops.baton.generate("INVOKE_DEFAULT")

@@ -3,7 +3,9 @@
 Starts a real backend (``baton serve`` on a free loopback port, token in a temporary config folder), builds the
 extension zip, and runs ``scripts/addon_session_blender.py`` in the Blender environment (``.venv-blender``, real
 ``bpy``): the add-on is installed from the zip, ``baton.generate`` is invoked and the add-on's timer driven until the
-action is keyed. Reports, per run and as the median over ``--repeats``:
+action is keyed. Before timing, the add-on checks the backend once (health + capabilities, as the Backend panel does),
+so the server's first-request warm-up is not counted. Reports every run, ``cold`` (the first run on a fresh
+backend) and ``warm`` (the median of the later runs):
 
 - ``invoke_ms``: how long the operator's invoke blocks Blender (target < 100 ms);
 - ``invoke_to_keyed_s``: invoke until the keyed action has landed (one undo step);
@@ -41,7 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio", type=Path, default=BRAHMS, help="music (default: Brahms, 45.8 s, ../shared)")
     parser.add_argument("--target", default="SMPL24", choices=("SMPL24", "KIT21", "COCO13"))
     parser.add_argument("--model", default="procedural")
-    parser.add_argument("--repeats", type=int, default=1, help="runs (a fresh Blender each); medians reported")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs, a fresh Blender each (default 3): the first is reported as cold, the median of "
+                        "the others as warm")
     parser.add_argument("--blender-python", type=Path, default=REPO / ".venv-blender" / "bin" / "python")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 backend.kill()
     first = runs[0]
-    median = {key: statistics.median(r.get(key, 0.0) for r in runs) for key in PHASES}
+    warm_runs = runs[1:] or runs
     report = {
         "audio": str(args.audio),
         "music_duration_s": first.get("music_duration_s"),
@@ -120,13 +124,17 @@ def run(args: argparse.Namespace) -> int:
         "frames": first["frames"],
         "repeats": args.repeats,
         "blender": first["blender"],
-        **{key: round(value, 4) for key, value in median.items()},
-        "invoke_under_100ms": median["invoke_ms"] < 100.0,
+        # The first run meets a freshly started backend (imports, numba compilation, first upload); later runs are
+        # what an animator sees once the backend has done one job.
+        "cold": {key: round(float(first.get(key, 0.0)), 4) for key in PHASES},
+        "warm": {key: round(statistics.median(float(r.get(key, 0.0)) for r in warm_runs), 4) for key in PHASES},
+        "invoke_ms_max": round(max(r["invoke_ms"] for r in runs), 2),
+        "invoke_under_100ms": all(r["invoke_ms"] < 100.0 for r in runs),
         "runs": runs,
     }
     if args.json:
         print(json.dumps(report))
     else:
         for key in PHASES:
-            print(f"{key:>20}: {median[key]:.4f}")
+            print(f"{key:>20}: cold {report['cold'][key]:.4f}  warm {report['warm'][key]:.4f}")
     return 0
