@@ -17,7 +17,7 @@ the rest pose, so joint positions are ``p_j = p_parent + A_parent (rest_j - rest
   BVH files) need no special case: each rig's rest pose defines its own zero.
 * Root: the target's pelvis is placed at the source pelvis scaled by the leg-length ratio (so feet meet the floor
   at y = 0 and the target's own hip height is preserved), with the root mode applied: ``full`` (all of it),
-  ``inplace`` (the smoothed horizontal travel removed, sway kept) or ``height`` (only the vertical motion).
+  ``inplace`` (the horizontal travel removed, sway kept) or ``height`` (only the vertical motion).
 * Unmapped target joints keep their rest pose relative to their parent.
 * 2D COCO-13 sources are lifted (:mod:`models.motion.lift2d`) and drive the upper body only; the pelvis and legs
   stay at rest.
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.signal import savgol_filter
 
 from models.metrics.motion import foot_skate_cm
 from models.motion.foot_contact import detect_contacts, pin_feet
@@ -153,6 +154,8 @@ class _Plan:
             self.ancestor[j] = p
             if p >= 0 and self.source_of[j] >= 0:
                 self.descendants[p].append(j)
+        #: Mapped joints without a mapped ancestor (what an unmapped root is fitted to).
+        self.top = [j for j in range(num) if self.source_of[j] >= 0 and self.ancestor[j] < 0]
         self.forward = self._forward_axis()
 
     def mapped(self, j: int) -> bool:
@@ -235,7 +238,14 @@ def _root_motion(trajectory: np.ndarray, mode: str, fps: float) -> np.ndarray:
     """Apply a root mode to a (scaled) pelvis trajectory ``(T, 3)``."""
     out = trajectory.copy()
     if mode == "inplace":
-        travel = gaussian_filter1d(trajectory[:, [0, 2]], sigma=max(1.0, 0.5 * fps), axis=0, mode="nearest")
+        # The travel is a Savitzky-Golay fit (quadratic over ~1 s: a gait cycle, so no lag at starts and stops);
+        # what remains around it is sway.
+        frames = trajectory.shape[0]
+        window = min(int(round(fps)) | 1, frames if frames % 2 else frames - 1)
+        if window > 2:
+            travel = savgol_filter(trajectory[:, [0, 2]], window, 2, axis=0, mode="interp")
+        else:
+            travel = trajectory[:, [0, 2]]
         out[:, [0, 2]] = trajectory[:, [0, 2]] - travel + travel[:1]
     elif mode == "height":
         out[:, [0, 2]] = trajectory[:1, [0, 2]]
@@ -328,7 +338,7 @@ def retarget(
     pelvis = plan.joint_of.get("pelvis")
     anchor = pelvis if pelvis is not None and plan.mapped(pelvis) else (root_joint if plan.mapped(0) else None)
     pinned = two_d and (not plan.mapped(0) or plan.role.get(0) in LOWER_BODY_JOINTS)
-    anchors = [anchor] if anchor is not None else plan.descendants[0] + ([0] if plan.mapped(0) else [])
+    anchors = [anchor] if anchor is not None else plan.top
     if not anchors:
         raise ValueError(f"nothing below the root of {rig.name!r} is mapped")
     source_hips = src[:, plan.source_of[anchors]].mean(axis=1)
@@ -354,7 +364,7 @@ def retarget(
         elif plan.mapped(j) and plan.descendants[j]:
             world[:, j] = _solve_joint(plan, j, src, prior)
         elif j == 0 and anchor is None:
-            world[:, j] = _fit_unmapped_root(plan, src, source_hips, target_hips, scale)
+            world[:, j] = _fit_unmapped_root(plan, src)
         else:
             world[:, j] = prior
     if pinned:
@@ -423,14 +433,12 @@ def retarget(
     return RetargetResult(motion, dict(used), skate_before, skate_after, rig, float(scale), details)
 
 
-def _fit_unmapped_root(
-    plan: _Plan, src: np.ndarray, source_hips: np.ndarray, target_hips: np.ndarray, scale: float
-) -> np.ndarray:
+def _fit_unmapped_root(plan: _Plan, src: np.ndarray) -> np.ndarray:
     """Rotation of an unmapped root: rigid fit of its nearest mapped descendants' rest layout onto the source."""
-    kids = plan.descendants[0]
+    kids = plan.top
     frames = src.shape[0]
     rest = plan.rest[kids] - plan.rest[kids].mean(axis=0)
-    goals = scale * (src[:, plan.source_of[kids]] - src[:, plan.source_of[kids]].mean(axis=1, keepdims=True))
+    goals = src[:, plan.source_of[kids]] - src[:, plan.source_of[kids]].mean(axis=1, keepdims=True)
     weights = np.ones((frames, len(kids)))
     rest_vecs = np.concatenate([np.broadcast_to(rest, goals.shape), np.broadcast_to(np.eye(3), (frames, 3, 3))], 1)
     cur_vecs = np.concatenate([goals, np.broadcast_to(np.eye(3), (frames, 3, 3))], 1)
