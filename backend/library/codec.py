@@ -113,6 +113,16 @@ def decode_motion(blob: bytes, skeleton_name: str, metadata: dict | None = None)
         return Motion(skeleton=skeleton, fps=float(data["fps"]), positions=positions, metadata=dict(metadata or {}))
 
 
+def clip_metadata(clip, clip_id: int | None = None) -> dict:
+    """The metadata a stored clip's :class:`Motion` carries (a ``NewClip`` or ``ClipRecord``): name, source path,
+    license, captions, tags and, once stored, the clip id."""
+    metadata = {"name": clip.name, "source_path": clip.source_path, "license": clip.license,
+                "captions": list(clip.captions), "tags": list(clip.tags)}  # fmt: skip
+    if clip_id is not None:
+        metadata["clip_id"] = int(clip_id)
+    return metadata
+
+
 # --- thumbnails --------------------------------------------------------------------------------------------------
 
 

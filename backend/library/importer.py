@@ -15,15 +15,29 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from backend.library.codec import decimate, encode_motion, file_hash, pose_strip_png, skeleton_label
+from backend.library.codec import (
+    clip_metadata,
+    decimate,
+    decode_motion,
+    encode_motion,
+    file_hash,
+    pose_strip_png,
+    skeleton_label,
+)
 from backend.library.embedding import Embedder, normalise
 from backend.library.library import Library
-from backend.library.sources import AnnotationSources, humanml3d_captions, labels_for_bvh, license_from_files
+from backend.library.sources import (
+    AnnotationSources,
+    default_annotation_sources,
+    humanml3d_captions,
+    labels_for_bvh,
+    license_from_files,
+)
 from backend.library.types import NewClip
 from models.motion.bvh import read_bvh
 from models.motion.io import load_npz
@@ -60,7 +74,8 @@ class ImportOptions:
     """Knobs of an import.
 
     Attributes:
-        annotations: CMU index and KIT-ML texts used for CMU clips.
+        annotations: CMU index and KIT-ML texts used for CMU clips (``None``:
+            :func:`~backend.library.sources.default_annotation_sources`).
         license: a license for every clip (overrides what the files say).
         tags: extra tags for every clip.
         thumbnails: draw a pose-strip PNG per clip.
@@ -69,7 +84,7 @@ class ImportOptions:
         batch_size: clips per transaction.
     """
 
-    annotations: AnnotationSources = AnnotationSources()
+    annotations: AnnotationSources | None = None
     license: str | None = None
     tags: tuple[str, ...] = ()
     thumbnails: bool = True
@@ -188,6 +203,8 @@ def import_paths(
         FileNotFoundError: for a path that does not exist.
     """
     started = time.perf_counter()
+    if options.annotations is None:
+        options = replace(options, annotations=default_annotation_sources())
     items = discover(paths)
     report = ImportReport(files=len(items), embedded_with=embedder.model_key if embedder else None)
     size = max(1, int(options.batch_size))
@@ -219,7 +236,9 @@ def import_paths(
             clip.content_hash = digest
             pending.append((motion, clip))
         if pending and embedder is not None:
-            vectors = normalise(embedder.embed_motion([m for m, _ in pending]))
+            # embed exactly what is stored (decimated, float16), so import-time and later embeddings agree
+            stored = [decode_motion(c.motion_blob, c.skeleton, clip_metadata(c)) for _, c in pending]
+            vectors = normalise(embedder.embed_motion(stored))
             for (_, clip), vector in zip(pending, vectors, strict=True):
                 clip.embeddings[embedder.model_key] = vector
         if pending:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.library.ann import HnswIndex, index_path
-from backend.library.codec import decode_motion
+from backend.library.codec import clip_metadata, decode_motion
 from backend.library.embedding import Embedder, normalise
 from backend.library.store import FilterColumns, Store
 from backend.library.types import ClipRecord, SearchFilters, SearchHit
@@ -108,11 +108,7 @@ class Library:
         """The stored motion of ``clip_id`` (positions ``(T, J, 3)`` float32 metres at the stored fps; metadata has
         the clip's name, source path, license and captions). Raises ``KeyError`` for an unknown id."""
         record = self.clip(clip_id)
-        metadata = {
-            "clip_id": record.clip_id, "name": record.name, "source_path": record.source_path,
-            "license": record.license, "captions": list(record.captions), "tags": list(record.tags),
-        }  # fmt: skip
-        return decode_motion(self.store.motion_blob(clip_id), record.skeleton, metadata)
+        return decode_motion(self.store.motion_blob(clip_id), record.skeleton, clip_metadata(record, record.clip_id))
 
     def thumbnail(self, clip_id: int) -> bytes | None:
         """The clip's pose-strip PNG, or ``None``."""

@@ -217,7 +217,8 @@ class PostgresStore(Store):
         rows = self._query("SELECT clip_id, embedding FROM embeddings WHERE model = %s ORDER BY clip_id", (model_key,))
         dim = self.model_dim(model_key) or 0
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.array([r[1] for r in rows], dtype=np.float32).reshape(len(rows), dim)
+        vectors = np.array([np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1]) for r in rows],
+                           dtype=np.float32).reshape(len(rows), dim)  # fmt: skip
         return ids, vectors
 
     # --- pgvector search ---------------------------------------------------------------------------------------

@@ -250,13 +250,14 @@ def analyze_signal(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, *, path:
     beat_times = librosa.frames_to_time(beats, sr=sample_rate, hop_length=hop).astype(np.float64)
     if progress:
         progress.update(0.75, "meter and loudness")
-    # Accent per beat: onset strength peak near the beat plus low-frequency energy (bass notes mark downbeats).
-    low = librosa.feature.melspectrogram(y=samples, sr=sample_rate, n_mels=32, hop_length=hop, fmax=300.0).sum(0)
-    low = librosa.power_to_db(low, ref=np.max)
+    # Accent per beat: broadband onset strength plus low-band (< 300 Hz) onset strength near the beat (bass notes
+    # and kick drums mark downbeats), each scaled to its maximum.
+    low_mel = librosa.feature.melspectrogram(y=samples, sr=sample_rate, n_mels=24, hop_length=hop, fmax=300.0)
+    low = librosa.onset.onset_strength(S=librosa.power_to_db(low_mel, ref=np.max), sr=sample_rate, hop_length=hop)
     accents = []
     for frame in beats:
         lo, hi = max(0, frame - 2), min(len(onset), frame + 3)
-        accents.append(onset[lo:hi].max() / (onset.max() + 1e-9) + (low[lo:hi].max() + 80.0) / 80.0)
+        accents.append(onset[lo:hi].max() / (onset.max() + 1e-9) + low[lo:hi].max() / (low.max() + 1e-9))
     meter, first = estimate_meter(np.asarray(accents))
     downbeats = beat_times[first::meter]
     loudness = loudness_contour(samples, sample_rate, frames_30)

@@ -33,8 +33,8 @@ REST_POSE = np.array(
     ],
     dtype=np.float64,
 )  # fmt: skip
-UPPER_ARM = 0.145  # 2D (foreshortened) arm lengths in image units
-FOREARM = 0.135
+UPPER_ARM = 0.13  # 2D (foreshortened) arm lengths in image units
+FOREARM = 0.12
 
 #: Ictus points per meter in pattern units (u: towards the conductor's right, v: up). Beat 1 is always "down".
 PATTERNS: dict[int, np.ndarray] = {
@@ -72,8 +72,8 @@ class ProceduralStyle:
     quiet_size: float = 0.45
     rebound: float = 1.0
     sharpness: float = 1.3
-    center_x: float = 0.37
-    center_y: float = 0.55
+    center_x: float = 0.35
+    center_y: float = 0.58
     left_hand: float = 0.3
     cue_gain: float = 0.12
     head_nod: float = 0.012
@@ -87,7 +87,7 @@ class ProceduralStyle:
     #: (low, high) ranges :meth:`random` draws from.
     RANGES = {
         "size": (0.07, 0.16), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.9, 2.0),
-        "center_x": (0.34, 0.41), "center_y": (0.50, 0.60), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
+        "center_x": (0.32, 0.39), "center_y": (0.53, 0.63), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
         "head_nod": (0.0, 0.02), "sway": (0.0, 0.012), "ictus_jitter": (0.0, 0.12), "rebound_jitter": (0.0, 0.3),
         "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.04), "drift": (0.0, 0.02),
     }  # fmt: skip
@@ -158,7 +158,8 @@ def _crescendo(loudness: np.ndarray) -> np.ndarray:
 
 def _elbow(shoulder: np.ndarray, wrist: np.ndarray, outward: float) -> tuple[np.ndarray, np.ndarray]:
     """Two-bone 2D IK: elbow positions ``(T, 2)`` for the given shoulder/wrist tracks (wrist pulled in if out of
-    reach); the elbow bends to the ``outward`` side (image x sign) and downward. Returns (elbow, wrist)."""
+    reach). The elbow always bends to the same side of the shoulder-wrist line (outward, image x sign ``outward``,
+    when the hand hangs below the shoulder), so it never flips between frames. Returns (elbow, wrist)."""
     delta = wrist - shoulder
     dist = np.linalg.norm(delta, axis=1, keepdims=True)
     reach = UPPER_ARM + FOREARM - 1e-3
@@ -168,9 +169,7 @@ def _elbow(shoulder: np.ndarray, wrist: np.ndarray, outward: float) -> tuple[np.
     along = (UPPER_ARM**2 - FOREARM**2 + dist**2) / (2 * dist)
     height = np.sqrt(np.maximum(UPPER_ARM**2 - along**2, 0.0))
     unit = delta / dist
-    normal = np.stack([-unit[:, 1], unit[:, 0]], axis=1)
-    flip = np.sign(normal[:, :1] * outward + normal[:, 1:])
-    normal = normal * np.where(flip == 0, 1.0, flip)
+    normal = np.stack([-unit[:, 1], unit[:, 0]], axis=1) * -np.sign(outward)
     return shoulder + unit * along + normal * height, wrist
 
 
