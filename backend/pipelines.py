@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from backend.api_errors import ApiError
+from backend.errors import NotAvailableError
 from backend.jobs import JobContext
 from backend.model_registry import ModelSpec
 from backend.paths import resolve_allowed_path
@@ -258,9 +259,18 @@ def _library_available(settings: Settings) -> tuple[bool, str]:
 
 def _conductor_loader(name: str):
     def load(settings: Settings, device: str) -> Any:
+        """``models.conductor.load_generator`` with the configured weights; ``device`` and ``runtime`` are passed
+        when the loader takes them. The ONNX runtime is refused for generators whose loader cannot use it."""
+        import inspect
+
         from models.conductor import load_generator
 
-        return load_generator(name, settings.checkpoints.get(name))
+        accepted = inspect.signature(load_generator).parameters
+        kwargs = {key: value for key, value in (("device", device), ("runtime", settings.runtime)) if key in accepted}
+        if settings.runtime == "onnx" and "runtime" not in accepted and name != "procedural":
+            raise NotAvailableError(f"conductor model {name!r} has no ONNX Runtime path in this build; "
+                                    "serve it with --runtime torch")  # fmt: skip
+        return load_generator(name, settings.checkpoints.get(name), **kwargs)
 
     return load
 
