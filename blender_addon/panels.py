@@ -64,10 +64,10 @@ class BATON_PT_backend(bpy.types.Panel):
         row = layout.row(align=True)
         row.label(text=status.state.capitalize(), icon=STATE_ICONS.get(status.state, "QUESTION"))
         row.operator("baton.backend", text="", icon="FILE_REFRESH").action = "CHECK"
-        if server.local_process() is None:
-            row.operator("baton.backend", text="Start", icon="PLAY").action = "START"
-        else:
+        if server.local_process() is not None:
             row.operator("baton.backend", text="Stop", icon="PAUSE").action = "STOP"
+        elif status.state != "online":
+            row.operator("baton.backend", text="Start", icon="PLAY").action = "START"
         wrapped(layout.column(align=True), status.detail, width=52)
         capabilities = status.capabilities or {}
         models = capabilities.get("models") if isinstance(capabilities, dict) else None
@@ -186,7 +186,9 @@ class BATON_PT_result(bpy.types.Panel):
                     else "INFO")
             row.operator("baton.dismiss", text="", icon="X", emboss=False)
         if results.has_pending(context.scene):
-            layout.label(text=f"{settings.pending_action.name} on {settings.pending_object.name}", icon="ACTION")
+            if not settings.last_message:
+                wrapped(layout.column(align=True), f"{settings.pending_action.name} on {settings.pending_object.name}",
+                        icon="ACTION")
             row = layout.row(align=True)
             row.operator("baton.result", text="Accept", icon="CHECKMARK").action = "ACCEPT"
             row.operator("baton.result", text="Reject", icon="LOOP_BACK").action = "REJECT"

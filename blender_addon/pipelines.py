@@ -14,7 +14,8 @@ import time
 
 import bpy
 
-from . import jobs, mapping, results, server
+from . import apply as apply_layer
+from . import jobs, mapping, results, rigs, server
 from . import remote as remote_calls
 from .properties import TARGET_SKELETONS
 
@@ -57,8 +58,6 @@ def build_builtin_rig(context: bpy.types.Context, target: str) -> bpy.types.Obje
     Raises:
         ValueError: for another target name.
     """
-    from . import rigs
-
     try:
         skeleton = TARGET_SKELETONS[target]
     except KeyError:
@@ -141,7 +140,7 @@ def start_generate(
     )  # fmt: skip
     url, token = server.connection(context)
     start_command = _auto_start_command(context)
-    action_name = f"Baton {model} {os.path.splitext(os.path.basename(audio))[0][:30]} s{seed}"
+    action_name = f"{os.path.splitext(os.path.basename(audio))[0][:24]} ({model} s{seed})"
 
     def work(job: jobs.Job):
         client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
@@ -261,8 +260,6 @@ def _auto_start_command(context) -> tuple[list[str], dict[str, str]] | None:
 
 def _land(job, motion, obj_name, frame_start, action_name, audio, created, undo_message) -> str:
     """Main thread: write the action with :mod:`apply` and finish with :func:`results.land_action`."""
-    from . import apply as apply_layer
-
     obj = bpy.data.objects.get(obj_name)
     if obj is None:
         raise ValueError(f"the armature '{obj_name}' was deleted while the job ran; nothing was changed")

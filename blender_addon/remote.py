@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import server, wire
+from . import rigs, server, space, wire
 from .client import BackendUnavailable, BatonClientError
 
 POLL_S = 0.15
@@ -85,8 +85,6 @@ class RigMotion:
 
 def rig_of(obj) -> dict:
     """The rest pose of armature ``obj`` as a ``TargetRig`` dict (backend space), via :mod:`rigs`."""
-    from . import rigs
-
     return rigs.armature_rig_dict(obj)
 
 
@@ -108,8 +106,6 @@ def evaluated_motion(context, obj, max_frames: int = 600) -> dict:
     Raises:
         ValueError: when the armature has no action.
     """
-    from . import rigs, space
-
     anim = obj.animation_data
     if anim is None or anim.action is None:
         raise ValueError(f"'{obj.name}' has no action to search with: give it one, or search by text")
@@ -186,8 +182,9 @@ def follow(job, client, remote_id: str, span: tuple[float, float], what: str) ->
         with client_errors(client, what):
             status = client.status(remote_id)
         state = status["state"]
+        stage = status.get("stage") if state == "running" else None  # "queued"/"done" say nothing to the user
         try:
-            job.update(low + (high - low) * float(status.get("progress") or 0.0), status.get("stage") or what)
+            job.update(low + (high - low) * float(status.get("progress") or 0.0), stage or what)
         except JobCancelled:
             try:
                 client.cancel(remote_id)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.timeout
     while job.active:
         addon.jobs.poll()  # what Blender's timer does every 0.1 s
-        if args.snapshot and not snapshots and job.fraction >= 0.3 and job.state == "running":
+        if args.snapshot and not snapshots and 0.1 < job.fraction < 0.8 and job.state == "running":
             snapshots.append(panel_snapshot.record_all())
         if time.perf_counter() > deadline:
             job.cancel()

@@ -7,7 +7,7 @@ Blender does; icons other than the status light are left out.
 
 Usage (backend environment)::
 
-    .venv/bin/python scripts/render_panel_png.py RECORD.json docs/panel.png
+    .venv/bin/python scripts/render_panel_png.py RECORD.json docs/panel.png [STATE]
 """
 
 from __future__ import annotations
@@ -154,8 +154,9 @@ class Painter:
         else:
             self.rect(x, y + 1, w, h - 2, THEME["field"])
             shown = value or text
-            if len(shown) > w / 5.6:
-                shown = "…" + shown[-int(w / 5.6) :]
+            fits = int((w - 12) / 6.4)
+            if len(shown) > fits:
+                shown = "…" + shown[-(fits - 1) :]
             self.text(x + 6, mid, shown, color if value else THEME["dim"])
 
 
@@ -183,8 +184,12 @@ def render(record: dict, out_path: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``RECORD.json OUT.png [STATE]``: a record of ``panel_snapshot.main`` or, with ``STATE``, state number
+    ``STATE`` of a ``{"states": [...]}`` record written by ``addon_session_blender.py --snapshot``."""
     with open(argv[0], encoding="utf-8") as handle:
         record = json.load(handle)
+    if len(argv) > 2:
+        record = record["states"][int(argv[2])]
     render(record, argv[1])
     print(argv[1])
     return 0
