@@ -146,6 +146,15 @@ def test_foot_skate_on_bandai_walks_stays_within_source_plus_0_2(shared_data: Pa
         assert result.foot_skate_after_cm <= result.foot_skate_before_cm + 0.2, path.name
 
 
+@pytest.mark.slow
+def test_foot_skate_on_bandai_dataset2_walks(bandai_dataset2_dir: Path):
+    clips = sorted(bandai_dataset2_dir.rglob("dataset-2_walk*.bvh"))
+    assert len(clips) > 500
+    for path in clips[:: len(clips) // 24][:24]:  # an even spread over contents and styles
+        result = retarget(load_bvh(path), "smpl24")
+        assert result.foot_skate_after_cm <= result.foot_skate_before_cm + 0.2, path.name
+
+
 def test_foot_lock_reduces_skate_against_no_lock(bandai_walk):
     locked = retarget(bandai_walk, "kit21")
     free = retarget(bandai_walk, "kit21", foot_lock=False)
