@@ -213,7 +213,7 @@ class Library:
         ids, matrix = (entry.ids, entry.matrix) if mask is None else (entry.ids[mask], entry.matrix[mask])
         if len(ids) == 0:
             return []
-        scores = matrix @ query
+        scores = np.einsum("nd,d->n", matrix, query)  # SIMD, single-threaded: BLAS threads stall on busy CPUs
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
