@@ -8,7 +8,6 @@ Results use the DESIGN §2 wire format (:mod:`backend.wire_motion`).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,48 +165,44 @@ def run_retarget(params: RetargetParams, context: JobContext) -> dict:
     return retarget_solution(source, params.target, params.options, context.progress)
 
 
-# -- search --------------------------------------------------------------------------------------------------------
+# -- search ------------------------------------------------------------------------------------------------------
 @dataclass
 class SearchParams:
-    text: str | None
-    motion: Motion | int | None  # a Motion or a library clip id
-    k: int
-    filters: Any  # backend.library.SearchFilters
+    """A checked search request in the shape ``backend.library.jobs.run_search`` takes (one query kind, ``k``,
+    ``filters``, ``exact``); a ``motion_path`` is already resolved inside the allowed roots."""
+
+    request: dict
 
 
 def prepare_search(request: SearchRequest, settings: Settings) -> SearchParams:
-    motion = None
-    if request.motion is not None:
-        motion = motion_from_payload(request.motion.model_dump())
-    elif request.motion_path is not None:
-        from models.motion.io import load_motion
-
-        motion = load_motion(resolve_allowed_path(request.motion_path, settings, "motion_path"))
-    elif request.clip_id is not None:
-        motion = request.clip_id
-    if isinstance(motion, Motion) and motion.is_2d:
-        raise ValueError("motion search needs a 3D motion (positions (T, J, 3)); retarget 2D keypoints first")
+    """Resolve a server path (allowed roots only), check an inline motion and the filters."""
     from backend.library import SearchFilters
 
-    return SearchParams(request.text, motion, request.k, SearchFilters(**request.filters.model_dump()))
-
-
-def _hit_to_dict(hit: Any) -> dict:
-    data = dataclasses.asdict(hit) if dataclasses.is_dataclass(hit) else dict(hit)
-    return {k: (float(v) if k in ("score", "duration_s") and v is not None else v) for k, v in data.items()}
+    query: dict[str, Any] = {"k": request.k, "exact": request.exact, "filters": request.filters.model_dump()}
+    SearchFilters.from_dict(query["filters"])  # raises ValueError for an inverted duration range
+    if request.text is not None:
+        query["text"] = request.text
+    elif request.clip_id is not None:
+        query["clip_id"] = request.clip_id
+    elif request.motion_path is not None:
+        query["motion_path"] = str(resolve_allowed_path(request.motion_path, settings, "motion_path"))
+    else:
+        payload = request.motion.model_dump()
+        if motion_from_payload(payload).is_2d:
+            raise ValueError("motion search needs a 3D motion (positions (T, J, 3)); retarget 2D keypoints first")
+        query["motion"] = payload
+    return SearchParams(query)
 
 
 def run_search(params: SearchParams, context: JobContext) -> dict:
-    """Text or motion query -> ranked library hits (``SearchHit`` fields)."""
-    context.progress.update(0.05, "opening the library")
+    """Text / motion / clip query -> ranked library hits (``backend.library.jobs.run_search``; its result:
+    ``{"hits": [SearchHit fields], "model", "library", "query_kind", "exact", "seconds"}``)."""
+    from backend.library.jobs import run_search as library_search
+
+    context.progress.update(0.0, "opening the library")
     library = context.models.get("library")
-    context.progress.update(0.2, "searching")
-    with context.model_lock():
-        if params.text is not None:
-            hits = library.search_text(params.text, params.k, params.filters)
-        else:
-            hits = library.search_motion(params.motion, params.k, params.filters)
-    return {"hits": [_hit_to_dict(h) for h in hits]}
+    with context.model_lock():  # the retrieval encoders run on the device
+        return library_search(params.request, library, context.progress)
 
 
 # -- echo ----------------------------------------------------------------------------------------------------------

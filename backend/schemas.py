@@ -115,7 +115,8 @@ class SearchRequest(_Strict):
     motion: MotionPayload | None = None
     motion_path: str | None = Field(None, max_length=4096)
     clip_id: int | None = Field(None, ge=0)
-    k: int = Field(10, ge=1, le=200)
+    k: int = Field(10, ge=1, le=1000)
+    exact: bool = Field(False, description="exhaustive search instead of the HNSW index")
     filters: SearchFiltersPayload = Field(default_factory=SearchFiltersPayload)
 
     @model_validator(mode="after")

@@ -179,9 +179,12 @@ class BatonClient:
         return self._request("POST", "/jobs/retarget", body)["id"]
 
     def submit_search(self, text: str | None = None, *, motion: dict | None = None, motion_path: str | None = None,
-                      k: int = 10, filters: dict | None = None) -> str:  # fmt: skip
-        """Start a library search by text or by motion payload / server file; returns the job id."""
-        body = {"text": text, "motion": motion, "motion_path": motion_path, "k": k, "filters": filters or {}}
+                      clip_id: int | None = None, k: int = 10, filters: dict | None = None,
+                      exact: bool = False) -> str:  # fmt: skip
+        """Start a library search by text, a motion payload (``wire.encode_motion``), a server file or a library
+        clip (more like it); ``filters``: skeleton, min/max_duration_s, license, commercial_only. Returns the id."""
+        body = {"text": text, "motion": motion, "motion_path": motion_path, "clip_id": clip_id, "k": k,
+                "filters": filters or {}, "exact": exact}  # fmt: skip
         return self._request("POST", "/jobs/search", body)["id"]
 
     def submit_echo(self, message: str = "") -> str:

@@ -23,6 +23,7 @@ def _sound_strips(scene):
 def build(job_path: str) -> str:
     import bpy
     import numpy as np
+
     from blender_addon.apply import apply_motion
     from blender_addon.rigs import build_armature
 
