@@ -96,6 +96,8 @@ def check(context=None, wait_s: float = 0.0) -> jobs.Job | None:
             job.update(stage="connecting")
             try:
                 health = client.health()
+                client.token = client.token or read_token_file() or None  # a fresh server writes it on start
+                client.timeout = 60.0  # a fresh server's first /capabilities imports its model packages
                 try:
                     capabilities = client.capabilities()
                 except Exception as exc:  # noqa: BLE001 - health answered; capabilities need a valid token
@@ -112,6 +114,8 @@ def check(context=None, wait_s: float = 0.0) -> jobs.Job | None:
         _status.version = str(health.get("version", "")) if isinstance(health, dict) else ""
         _status.capabilities = result.get("capabilities") or {}
         _status.detail = f"online at {url}" + (f" (baton {_status.version})" if _status.version else "")
+        if "error" in _status.capabilities:  # it answers, but not to us: almost always the token
+            _status.detail += f"; but it refused the capabilities request: {_status.capabilities['error']}"
         return _status.detail
 
     job = jobs.Job(kind="probe", label="Checking backend", work=work, apply=apply, silent=True)

@@ -24,6 +24,7 @@ import addon_utils  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "scripts"))  # panel_snapshot: the layout recorder the panel tests use
 ADDON_MODULE = "bl_ext.user_default.baton"
 BRAHMS = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"
 

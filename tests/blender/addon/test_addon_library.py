@@ -90,3 +90,70 @@ def test_unknown_clip_reports_the_backend_error(addon, clean_scene, library_pref
     job = addon.jobs.runner().latest("apply_hit")
     assert job.state == "failed" and "could not finish retargeting" in job.message
     assert settings.last_message_is_error
+
+
+def _search(addon, settings, wait_jobs):
+    assert bpy.ops.baton.search() == {"FINISHED"}
+    wait_jobs(300)
+    job = addon.jobs.runner().latest("search")
+    if job.state == "failed" and "retrieval models are not available" in job.message:
+        pytest.skip(f"the backend cannot search yet: {job.message}")
+    assert job.state == "done", job.message
+    return job
+
+
+def test_text_search_then_apply_the_best_hit_then_search_by_its_action(addon, clean_scene, library_prefs, wait_jobs):
+    settings = clean_scene.baton
+    settings.search_query, settings.search_k = "a person walks", 3
+    _search(addon, settings, wait_jobs)
+    hits = list(settings.search_results)
+    assert 1 <= len(hits) <= 3 and hits[0].clip_id and hits[0].license
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].duration_s > 1.0 and hits[0].skeleton
+
+    settings.target, settings.search_index = "SMPL24", 0
+    assert bpy.ops.baton.apply_hit(preview=False) == {"FINISHED"}
+    wait_jobs(120)
+    assert addon.jobs.runner().latest("apply_hit").state == "done"
+    rig = bpy.context.view_layer.objects.active
+    assert rig.animation_data.action is not None
+
+    settings.search_mode = "ACTION"  # search with the evaluated joints of the rig that now carries the clip
+    _search(addon, settings, wait_jobs)
+    assert len(settings.search_results) >= 1
+
+
+def test_video_search_is_refused_clearly_when_the_backend_cannot(addon, clean_scene, library_prefs, wait_jobs,
+                                                                 shared_data):  # fmt: skip
+    settings = clean_scene.baton
+    settings.search_mode = "VIDEO"
+    settings.video_path = str(next((shared_data / "intel_sample_videos").rglob("*.mp4")))
+    assert bpy.ops.baton.search() == {"FINISHED"}
+    wait_jobs(60)
+    job = addon.jobs.runner().latest("search")
+    assert job.state == "failed" and "cannot search by video" in job.message
+
+
+def test_selected_action_is_sent_as_evaluated_joint_positions(addon, clean_scene, library_prefs, wait_jobs):
+    import importlib
+
+    settings = clean_scene.baton
+    settings.target = "SMPL24"
+    _hit(settings, "1", "131_01")
+    bpy.ops.baton.apply_hit(preview=False)
+    wait_jobs(120)
+    rig = bpy.context.view_layer.objects.active
+    remote = importlib.import_module(ADDON_MODULE + ".remote")
+    wire = importlib.import_module(ADDON_MODULE + ".wire")
+    clean_scene.frame_set(7)
+    motion = wire.decode_motion(remote.evaluated_motion(bpy.context, rig, max_frames=100))
+    assert clean_scene.frame_current == 7, "the current frame is restored"
+    start, end = (int(v) for v in rig.animation_data.action.frame_range)
+    step = int(np.ceil((end - start + 1) / 100))
+    assert motion.positions.shape == (len(range(start, end + 1, step)), 24, 3)
+    assert motion.fps == pytest.approx(30.0 / step)
+    assert motion.joint_names[0] == "pelvis" and motion.parents[0] == -1
+    # Backend space is +Y up: the head is above the pelvis, and the walk travels.
+    head = motion.joint_names.index("head")
+    assert (motion.positions[:, head, 1] > motion.positions[:, 0, 1] + 0.2).all()
+    assert np.linalg.norm(motion.positions[-1, 0] - motion.positions[0, 0]) > 0.5
