@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 
 import bpy
 import numpy as np
@@ -183,3 +184,31 @@ def test_backend_dying_mid_job_fails_cleanly(addon, clean_scene, wait_jobs, shar
         stop(process)
         prefs.property_unset("backend_url")
         prefs.property_unset("token")
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_job_and_the_backend_job(addon, clean_scene, connected, wait_jobs, shared_audio):
+    settings = clean_scene.baton
+    settings.audio_path, settings.target, settings.model = str(shared_audio), "SMPL24", "procedural"
+    assert bpy.ops.baton.generate() == {"FINISHED"}
+    job = addon.jobs.runner().latest("generate")
+    while job.active and job.fraction < 0.05:  # until the backend's conduct job runs
+        addon.jobs.poll()
+    assert bpy.ops.baton.cancel(kind="generate") == {"FINISHED"}
+    wait_jobs(60)
+    assert job.state == "cancelled" and settings.pending_action is None
+    rig = bpy.context.view_layer.objects.active
+    assert rig.animation_data is None or rig.animation_data.action is None
+    client = addon.server.make_client(connected.backend_url, connected.token)
+    conduct = [j for j in client.jobs() if j["kind"] == "conduct"][-1]
+    deadline = time.monotonic() + 300  # cancellation is cooperative: the server stops at its next progress step
+    while conduct["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        conduct = client.status(conduct["id"])
+    jobs = client.jobs()
+    later_retargets = [j for j in jobs if j["kind"] == "retarget" and j["created_at"] > conduct["created_at"]]
+    # The backend's work stops too: the conduct job was cancelled, or it had already finished and the retarget job
+    # that would follow was never submitted or was cancelled.
+    assert conduct["state"] == "cancelled" or (
+        conduct["state"] == "succeeded" and all(j["state"] == "cancelled" for j in later_retargets)
+    ), (conduct, later_retargets)
