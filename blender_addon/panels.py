@@ -76,10 +76,9 @@ class BATON_PT_backend(bpy.types.Panel):
             column.label(text="Models:")
             for name, info in models.items():
                 available = isinstance(info, dict) and bool(info.get("available"))
-                column.label(text=name, icon="CHECKMARK" if available else "X")
-        features = [f for f in ("search", "video_search", "voice") if capabilities.get(f)]
-        if features:
-            layout.label(text="Also: " + ", ".join(features))
+                column.label(text=name.split(":")[-1], icon="CHECKMARK" if available else "X")
+            if capabilities.get("device"):
+                layout.label(text=f"Device: {capabilities['device']}, runtime: {capabilities.get('runtime', '?')}")
 
 
 class BATON_PT_generate(bpy.types.Panel):
@@ -99,6 +98,11 @@ class BATON_PT_generate(bpy.types.Panel):
             layout.prop(settings, "audio_path", text="File")
         column = layout.column(align=True)
         column.prop(settings, "model")
+        model_info = (server.status().capabilities.get("models") or {}).get(f"conductor:{settings.model}")
+        if isinstance(model_info, dict) and not model_info.get("available", True):
+            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
+                    icon="ERROR")
+        column = layout.column(align=True)
         column.prop(settings, "seed")
         if settings.model == "diffusion":
             column.prop(settings, "steps")

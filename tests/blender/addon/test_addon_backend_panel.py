@@ -35,6 +35,13 @@ def test_start_check_and_stop_the_local_backend(addon, clean_scene, local_backen
     assert "procedural" in str(status.capabilities.get("models", {}))
     drawn = texts(record_panel(bpy.types.BATON_PT_backend))
     assert "Online" in drawn and "Stop" in drawn and "Start" not in drawn
+    assert "procedural" in drawn and any(t.startswith("Device: cpu") for t in drawn)
+    for name, info in status.capabilities["models"].items():
+        if not name.startswith("conductor:"):
+            continue
+        clean_scene.baton.model = name.split(":")[1]
+        warning = [t for t in texts(record_panel(bpy.types.BATON_PT_generate)) if "Not available" in t]
+        assert bool(warning) == (not info["available"]), (name, info, warning)
 
     assert bpy.ops.baton.backend(action="STOP") == {"FINISHED"}
     assert process.poll() is not None and addon.server.local_process() is None
