@@ -164,6 +164,7 @@ T2M_RAW_OFFSETS = (
 _SMPL_TPOSE_DIRECTIONS = list(T2M_RAW_OFFSETS)
 for _j, _side in ((16, 1), (18, 1), (20, 1), (17, -1), (19, -1), (21, -1)):
     _SMPL_TPOSE_DIRECTIONS[_j] = (_side, 0, 0)
+_SMPL_TPOSE_DIRECTIONS[15] = (0, 1, 0)  # the head sits above the neck (t2m's IK reference points it forward)
 _SMPL_HAND_LENGTH = 0.085
 _SMPL_PELVIS_HEIGHT = 0.4324 + 0.3936 + 0.1031 * 0.2 + 0.07  # ankle + knee + hip drop + ankle height
 

@@ -208,3 +208,21 @@ def test_knees_and_elbows_bend_as_hinges(shared_data: Path, clip):
         errors[joint] = _off_hinge_deg(q, hinge / np.linalg.norm(hinge)).mean()
     assert max(errors["left_knee"], errors["right_knee"]) < 2.0, errors
     assert max(errors["left_elbow"], errors["right_elbow"]) < 15.0, errors
+
+
+def test_source_rotations_reproduce_a_self_retarget(bandai_walk, cmu_walk):
+    """Where both rest poses agree around a joint, the source's rotation channels give twist and leaf orientation:
+    retargeting a skeleton onto itself then reproduces its local rotations, not only its positions."""
+    from models.motion.rotations import quat_to_matrix
+
+    def mean_angle_deg(a, b):
+        relative = np.swapaxes(quat_to_matrix(a), -1, -2) @ quat_to_matrix(b)
+        return np.degrees(np.arccos(np.clip((np.trace(relative, axis1=-2, axis2=-1) - 1) / 2, -1, 1))).mean()
+
+    bandai = retarget(bandai_walk, bandai_walk.skeleton, foot_lock=False).motion
+    assert mean_angle_deg(bandai.rotations[:, 1:], bandai_walk.rotations[:, 1:]) < 0.1
+    cmu = retarget(cmu_walk, cmu_walk.skeleton, foot_lock=False).motion
+    assert mean_angle_deg(cmu.rotations, cmu_walk.rotations) < 3.0
+    positions_only = retarget(cmu_walk, cmu_walk.skeleton, foot_lock=False, use_source_rotations=False).motion
+    assert mean_angle_deg(positions_only.rotations, cmu_walk.rotations) > 5.0
+    assert mpjpe_mm(positions_only.positions, cmu.positions) < 0.01  # rotations never move joints
