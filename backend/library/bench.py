@@ -10,8 +10,9 @@ can be loaded.
 
 For each size: query latency p50/p99 (ms) of exact search and of the ANN index, for text queries end to end (text
 encoder + search + fetching the hits, model already loaded) and for the vector search alone; ANN recall@10 against
-exact search (mean fraction of the exact top 10 found by ANN) over the same queries; the ANN speed-up (exact p50 /
-ANN p50) is the baseline ratio measured in the same run.
+exact search (mean fraction of the exact top 10 found by ANN) over the same text queries and over "more like this"
+motion queries (perturbed real clip embeddings); the ANN speed-up (exact p50 / ANN p50) is the baseline ratio
+measured in the same run. The text encoder's own latency is reported once (it does not depend on the size).
 """
 
 from __future__ import annotations
