@@ -40,6 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="torch CPU threads (default: half the cores; fewer threads win on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sources", default="bandai1,bandai2,cmu131", help="comma list of bandai1, bandai2, cmu131")
+    parser.add_argument("--captions-per-label", type=int, default=None, help="rephrasings per content x style")
     parser.add_argument("--limit-per-group", type=int, default=None, help="at most N clips per content x style")
     parser.add_argument("--text-encoder", default=None, help="local Hugging Face encoder folder (default MiniLM)")
     parser.add_argument("--vit-weights", default=None, help="local pre-trained ViT folder for --encoder patches")
@@ -66,6 +67,10 @@ def build_config(args: argparse.Namespace):
         if args.batch_size < 2:
             raise ValueError(f"--batch-size must be >= 2, got {args.batch_size}")
         training.batch_size = args.batch_size
+    if args.captions_per_label is not None:
+        if args.captions_per_label < 1:
+            raise ValueError(f"--captions-per-label must be >= 1, got {args.captions_per_label}")
+        training.captions_per_label = args.captions_per_label
     if args.layers is not None:
         config.tmr.layers = config.patches.layers = args.layers
     if args.d_model is not None:
@@ -105,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     clips = load_clips(args.data, sources=config.training.sources, fps=config.fps, cache_dir=args.cache_dir,
                        limit_per_group=config.training.limit_per_group, progress=progress.sub(0.0, 0.1))  # fmt: skip
-    model, clips, losses = train_retrieval(config, args.data, clips=clips, progress=progress.sub(0.1, 0.95))
+    model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
+                                           progress=progress.sub(0.1, 0.95))  # fmt: skip
     seconds = time.monotonic() - started
     model.save(output)
     result = {"run_dir": str(output), "encoder": config.encoder, "steps": config.training.steps,

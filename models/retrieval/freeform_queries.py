@@ -57,7 +57,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "chasing something at full tilt", "a woman jogs ahead",
     )),
     "bow": (("bow",), (
-        "someone bows politely", "a respectful bow", "bending at the waist to greet", "a japanese style bow",
+        "a polite little bow to a guest", "a respectful bow", "bending at the waist to greet", "a japanese style bow",
         "character takes a bow after the show", "he bows his head and torso", "polite greeting by bending forward",
         "a formal bow", "she bows in apology", "bowing to the audience", "leaning forward out of respect",
         "a deep bow", "butler bowing", "a quick courteous bow", "bend over in a bow and stand back up",
@@ -65,7 +65,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "greeting with a bow", "bows down and rises again",
     )),
     "wave-right": (("wave-right-hand", "bye"), (
-        "someone waves with their right hand", "saying hi with the right hand", "right-handed wave",
+        "a quick hello, right hand waving", "saying hi with the right hand", "right-handed wave",
         "waving hello using the right arm", "he waves his right hand at a friend", "a goodbye wave with the right hand",
         "she greets someone with her right hand", "right arm waving in the air", "hello gesture, right hand",
         "waves at the camera with the right hand", "a friendly right-hand wave", "flapping the right hand to say hi",
@@ -74,7 +74,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "greets a neighbour with the right hand", "wave using only the right arm",
     )),
     "wave-left": (("wave-left-hand",), (
-        "someone waves with their left hand", "saying hi with the left hand", "left-handed wave",
+        "a quick hello, left hand waving", "saying hi with the left hand", "left-handed wave",
         "waving hello using the left arm", "he waves his left hand at a friend", "a goodbye wave with the left hand",
         "she greets someone with her left hand", "left arm waving in the air", "hello gesture, left hand",
         "waves at the camera with the left hand", "a friendly left-hand wave", "flapping the left hand to say hi",
@@ -83,7 +83,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "greets a neighbour with the left hand", "wave using only the left arm",
     )),
     "wave-both": (("wave-both-hands", "byebye"), (
-        "someone waves with both hands", "waving both arms at a friend", "two-handed wave",
+        "a quick hello, both hands waving", "waving both arms at a friend", "two-handed wave",
         "both hands waving hello", "he waves both arms over his head", "an enthusiastic wave with two hands",
         "she waves goodbye with both arms", "flailing both arms to get attention", "double-handed greeting",
         "waving two hands at the crowd", "both arms swinging side to side in greeting", "a big wave using both hands",
@@ -92,7 +92,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "arms waving to flag someone down", "two-armed goodbye wave",
     )),
     "raise-right": (("raise-up-right-hand",), (
-        "someone raises their right hand", "right arm goes up", "he puts his right hand in the air",
+        "the right hand shoots up", "right arm goes up", "he puts his right hand in the air",
         "a student raising the right hand to ask a question", "lift the right arm overhead", "right hand held high",
         "she reaches up with her right arm", "raising the right hand like taking an oath",
         "volunteer lifting right hand",
@@ -102,7 +102,7 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "right-handed raise", "puts up the right arm",
     )),
     "raise-left": (("raise-up-left-hand",), (
-        "someone raises their left hand", "left arm goes up", "he puts his left hand in the air",
+        "the left hand shoots up", "left arm goes up", "he puts his left hand in the air",
         "a student raising the left hand to ask a question", "lift the left arm overhead", "left hand held high",
         "she reaches up with her left arm", "raising the left hand like taking an oath",
         "volunteer lifting left hand",
@@ -112,12 +112,12 @@ CONTENT_QUERIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "left-handed raise", "puts up the left arm",
     )),
     "raise-both": (("raise-up-both-hands",), (
-        "someone raises both hands", "both arms go up", "hands up in the air", "he throws both arms up",
+        "both hands shoot up", "both arms go up", "hands up in the air", "he throws both arms up",
         "a hands-up gesture", "surrender pose with both hands raised", "she lifts both arms overhead",
         "both hands held high", "celebrating with arms raised", "reaching for the sky with both arms",
         "arms stretched up over the head", "raising both arms in victory", "two hands lifted upward",
         "a cheer with both arms up", "hoisting both arms", "elevates both hands", "both arms straight up",
-        "putting both hands up", "stretching upward with two arms", "lifting two hands above the head",
+        "both hands go up toward the ceiling", "stretching upward with two arms", "lifting two hands above the head",
     )),
     "guide": (("guide",), (
         "someone shows the way with a hand gesture", "an usher directing guests", "this way please gesture",

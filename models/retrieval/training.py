@@ -200,7 +200,7 @@ def train_retrieval(
         losses.append(float(loss.detach()))
         if step % 25 == 0 or step == train_cfg.steps - 1:
             progress.update(0.1 + 0.85 * (step + 1) / train_cfg.steps, "training")
-            log.info("step %d/%d loss %.4f (%.0f s)", step + 1, train_cfg.steps, float(loss),
+            log.info("step %d/%d loss %.4f (%.0f s)", step + 1, train_cfg.steps, losses[-1],
                      time.monotonic() - started)  # fmt: skip
     model.eval()
     return model, clips, losses
