@@ -132,8 +132,9 @@ class Library:
         return len(missing)
 
     def _ensure_embedded(self, embedder: Embedder) -> None:
-        if self._embedded_at.get(embedder.model_key) != self.store.generation():
-            self.update_embeddings(embedder)
+        with self._lock:  # concurrent searches must not embed the same clips twice
+            if self._embedded_at.get(embedder.model_key) != self.store.generation():
+                self.update_embeddings(embedder)
 
     def _cached_vectors(self, model_key: str) -> _Vectors:
         generation = self.store.generation()
