@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="retrieval model to embed clips with during import (default: embed on "
                         "first search)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=32, help="clips per transaction (default 32)")
+    parser.add_argument("--workers", type=int, default=max(1, min(4, (os.cpu_count() or 2) // 2)),
+                        help="processes parsing files in parallel (default: half the CPUs, at most 4)")  # fmt: skip
 
 
 def _progress_printer() -> Progress:
@@ -41,6 +44,8 @@ def _progress_printer() -> Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     defaults = default_annotation_sources()
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         thumbnails=not args.no_thumbnails,
         smpl_model=args.smpl_model,
         batch_size=args.batch_size,
+        workers=args.workers,
     )
     embedder = load_embedder(args.model) if args.model else None
     with open_library(args.db) as library:

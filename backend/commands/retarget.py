@@ -28,6 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", help='JSON file {"target joint": "source joint" | null} over the automatic one')
     parser.add_argument("--root", choices=ROOT_MODES, default="full", help="root motion (default: full)")
     parser.add_argument("--no-foot-lock", action="store_true", help="do not pin feet during contacts")
+    parser.add_argument("--positions-only", action="store_true",
+                        help="ignore the source's rotation channels (twist then always comes from bend planes)")
     parser.add_argument("--smoothing", type=float, default=0.0, help="Gaussian sigma in frames (default 0: off)")
     parser.add_argument("-o", "--output", required=True, help="output file: .bvh or .npz")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         root=args.root,
         foot_lock=not args.no_foot_lock,
         smoothing=args.smoothing,
+        use_source_rotations=not args.positions_only,
     )
     if output.suffix.lower() == ".bvh":
         save_bvh(result.motion, output)

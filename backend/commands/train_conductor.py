@@ -79,10 +79,11 @@ def _progress():
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.conductor.corpus import build_synthetic_corpus, iter_split
+    from models.conductor.corpus import build_synthetic_corpus
     from models.conductor.diffusion_losses import LossWeights
     from models.conductor.diffusion_model import DenoiserConfig
     from models.conductor.diffusion_train import TrainConfig, train_conductor
+    from models.motion.conductor_dataset import iter_conductor_split
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -110,9 +111,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         corpus = Path(args.data)
         data_info = {"kind": "folder", "corpus": str(corpus)}
-    train = list(iter_split(corpus, "train"))
+    train = list(iter_conductor_split(corpus, "train"))
     try:
-        val = list(iter_split(corpus, "val"))
+        val = list(iter_conductor_split(corpus, "val"))
     except FileNotFoundError:
         val = []
     data_info.update(train_samples=len(train), val_samples=len(val))

@@ -27,11 +27,11 @@ class HnswIndex:
     Args:
         path: the persisted index file (loaded when present and valid).
         dim: embedding size ``D``.
-        m / ef_construction: HNSW graph parameters (hnswlib defaults for recall > 0.95 at 100k).
+        m / ef_construction: HNSW graph parameters.
         ef_search: query-time candidate list size (``max(ef_search, k)`` is used).
     """
 
-    def __init__(self, path: Path, dim: int, m: int = 16, ef_construction: int = 200, ef_search: int = 64) -> None:
+    def __init__(self, path: Path, dim: int, m: int = 16, ef_construction: int = 100, ef_search: int = 200) -> None:
         self.path, self.dim, self.m = path, int(dim), m
         self.ef_construction, self.ef_search = ef_construction, ef_search
         self._index: hnswlib.Index | None = None

@@ -12,9 +12,11 @@ embed in batches when a retrieval model is given.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -82,6 +84,7 @@ class ImportOptions:
         smpl_model: SMPL/SMPL-H model folder or file for AMASS ``.npz`` (``None``: AMASS files are reported and
             skipped).
         batch_size: clips per transaction.
+        workers: processes parsing files in parallel (1: in this process).
     """
 
     annotations: AnnotationSources | None = None
@@ -90,6 +93,7 @@ class ImportOptions:
     thumbnails: bool = True
     smpl_model: Path | None = None
     batch_size: int = 32
+    workers: int = 1
 
 
 def discover(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
@@ -208,6 +212,29 @@ def import_paths(
     items = discover(paths)
     report = ImportReport(files=len(items), embedded_with=embedder.model_key if embedder else None)
     size = max(1, int(options.batch_size))
+    workers = min(int(options.workers), max(1, len(items) // size))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    try:
+        _import_batches(library, items, size, options, embedder, progress, report, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if progress is not None:
+        progress.update(1.0, "import finished")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _prepare(job: tuple[Path, str, ImportOptions]) -> tuple[NewClip | None, str | None]:
+    """Parse one file into a :class:`NewClip` (runs in a worker process); ``(None, error)`` when it cannot be read."""
+    path, kind, options = job
+    try:
+        return _READERS[kind](path, options)[1], None
+    except (ValueError, OSError, KeyError, IndexError) as exc:
+        return None, str(exc)
+
+
+def _import_batches(library, items, size, options, embedder, progress, report, pool) -> None:
     for start in range(0, len(items), size):
         if progress is not None:
             progress.update(start / max(1, len(items)), "importing motion files")
@@ -220,32 +247,32 @@ def import_paths(
                 hashes.append(None)
                 report.failed.append({"path": str(path), "error": f"cannot read: {exc}"})
         existing = library.store.existing_hashes([h for h in hashes if h])
-        pending: list[tuple[Motion, NewClip]] = []
+        todo, seen = [], set(existing)
         for (path, kind), digest in zip(batch, hashes, strict=True):
             if digest is None:
                 continue
-            if digest in existing or any(c.content_hash == digest for _, c in pending):
+            if digest in seen:
                 report.skipped_existing += 1
                 continue
-            try:
-                motion, clip = _READERS[kind](path, options)
-            except (ValueError, OSError, KeyError, IndexError) as exc:
-                log.warning("skipping %s: %s", path, exc)
-                report.failed.append({"path": str(path), "error": str(exc)})
+            seen.add(digest)
+            todo.append((path, kind, digest))
+        jobs = [(path, kind, options) for path, kind, _ in todo]
+        prepared = list(pool.map(_prepare, jobs, chunksize=4)) if pool is not None else [_prepare(j) for j in jobs]
+        pending: list[NewClip] = []
+        for (path, _, digest), (clip, error) in zip(todo, prepared, strict=True):
+            if clip is None:
+                log.warning("skipping %s: %s", path, error)
+                report.failed.append({"path": str(path), "error": error})
                 continue
             clip.content_hash = digest
-            pending.append((motion, clip))
+            pending.append(clip)
         if pending and embedder is not None:
             # embed exactly what is stored (decimated, float16), so import-time and later embeddings agree
-            stored = [decode_motion(c.motion_blob, c.skeleton, clip_metadata(c)) for _, c in pending]
+            stored = [decode_motion(c.motion_blob, c.skeleton, clip_metadata(c)) for c in pending]
             vectors = normalise(embedder.embed_motion(stored))
-            for (_, clip), vector in zip(pending, vectors, strict=True):
+            for clip, vector in zip(pending, vectors, strict=True):
                 clip.embeddings[embedder.model_key] = vector
         if pending:
-            added = library.store.add_clips([c for _, c in pending])
+            added = library.store.add_clips(pending)
             report.imported += len(added)
             report.skipped_existing += len(pending) - len(added)  # stored meanwhile by a concurrent import
-    if progress is not None:
-        progress.update(1.0, "import finished")
-    report.seconds = time.perf_counter() - started
-    return report

@@ -132,8 +132,9 @@ class Library:
         return len(missing)
 
     def _ensure_embedded(self, embedder: Embedder) -> None:
-        if self._embedded_at.get(embedder.model_key) != self.store.generation():
-            self.update_embeddings(embedder)
+        with self._lock:  # concurrent searches must not embed the same clips twice
+            if self._embedded_at.get(embedder.model_key) != self.store.generation():
+                self.update_embeddings(embedder)
 
     def _cached_vectors(self, model_key: str) -> _Vectors:
         generation = self.store.generation()
@@ -213,7 +214,7 @@ class Library:
         ids, matrix = (entry.ids, entry.matrix) if mask is None else (entry.ids[mask], entry.matrix[mask])
         if len(ids) == 0:
             return []
-        scores = matrix @ query
+        scores = np.einsum("nd,d->n", matrix, query)  # SIMD, single-threaded: BLAS threads stall on busy CPUs
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

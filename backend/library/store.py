@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.library.types import ClipRecord, NewClip, SearchFilters
+from backend.library.types import ClipRecord, NewClip, SearchFilters, is_noncommercial
 
 #: Columns of the ``clips`` table in the order :meth:`Store.clips` reads them.
 CLIP_COLUMNS = (
@@ -67,8 +67,6 @@ class FilterColumns:
         if filters.license is not None:
             keep &= self.license == filters.license
         if filters.commercial_only:
-            from backend.library.types import is_noncommercial
-
             keep &= ~np.array([is_noncommercial(str(name)) for name in self.license], dtype=bool)
         return keep
 

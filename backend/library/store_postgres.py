@@ -78,6 +78,7 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         self.url = _redact(url)
         self._lock = threading.RLock()
+        self._hnsw_ready: set[str] = set()
         try:
             self._db = psycopg.connect(url, autocommit=True)
             self._db.execute(SCHEMA)
@@ -228,6 +229,8 @@ class PostgresStore(Store):
 
     def ensure_hnsw(self, model_key: str, m: int = 16, ef_construction: int = 64) -> None:
         """Build the partial HNSW index (cosine) for ``model_key`` when it does not exist yet."""
+        if model_key in self._hnsw_ready:
+            return
         dim = self.model_dim(model_key)
         if dim is None:
             raise ValueError(f"no embeddings for model {model_key!r} in {self.url}")
@@ -238,6 +241,7 @@ class PostgresStore(Store):
                 f"((embedding::vector({dim})) vector_cosine_ops) WITH (m = {int(m)}, ef_construction = "
                 f"{int(ef_construction)}) WHERE model = '{literal}'"
             )
+        self._hnsw_ready.add(model_key)
 
     def search(
         self,

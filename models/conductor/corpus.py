@@ -1,9 +1,10 @@
-"""Training data for the Diffusion-Conductor: ConductorMotion100-layout folders and a synthetic-corpus builder.
+"""A synthetic-teacher training corpus for the Diffusion-Conductor, in the ConductorMotion100 layout.
 
-Both sources share the ConductorMotion100 layout (../shared/DESIGN.md §4): ``<root>/{train,val,test}/<i>/mel.npy``
-``(T90, 128)`` float32 at 90 Hz and ``motion.npy`` ``(T30, 13, 2)`` float32 at 30 Hz in [0, 1], with exactly three
-mel frames per motion frame. ConductorMotion100 itself has 60 s clips; synthetic samples are whole pieces of any
-length (>= 5 s).
+The layout (../shared/DESIGN.md §4) is read and written by :mod:`models.motion.conductor_dataset`:
+``<root>/{train,val,test}/<i>/mel.npy`` ``(T90, 128)`` float32 at 90 Hz and ``motion.npy`` ``(T30, 13, 2)`` float32
+at 30 Hz in [0, 1], exactly three mel frames per motion frame. ConductorMotion100 itself has 60 s clips; synthetic
+samples are whole pieces (or their training / validation parts) of any length; each also gets a ``meta.json``
+(source file, tempo stretch, style, seed).
 
 The synthetic corpus pairs real music with the procedural conductor
 (:func:`models.conductor.procedural.procedural_motion`) under randomised :class:`ProceduralStyle` parameters: a
@@ -19,96 +20,16 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from models.motion.conductor_dataset import write_conductor_sample
 from models.progress import Progress
 
 SOUNDFONT_CANDIDATES = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
 MIDI_SUFFIXES = (".mid", ".midi")
-
-
-@dataclass
-class ConductorSample:
-    """One music/motion pair.
-
-    Attributes:
-        mel: (T90, 128) float32 ConductorMotion100 mel, T90 = 3 * T30.
-        motion: (T30, 13, 2) float32 keypoints in [0, 1] image coordinates, 30 fps.
-        name: where it came from (folder name or source file).
-    """
-
-    mel: np.ndarray
-    motion: np.ndarray
-    name: str = ""
-
-
-def _check_pair(mel: np.ndarray, motion: np.ndarray, where: str) -> None:
-    if mel.ndim != 2 or mel.shape[1] != 128:
-        raise ValueError(f"{where}: mel.npy must be (T90, 128), got {mel.shape}")
-    if motion.ndim != 3 or motion.shape[1:] != (13, 2):
-        raise ValueError(f"{where}: motion.npy must be (T30, 13, 2), got {motion.shape}")
-    if mel.shape[0] != 3 * motion.shape[0]:
-        raise ValueError(f"{where}: mel has {mel.shape[0]} frames, expected 3 x {motion.shape[0]} motion frames")
-    if not (np.isfinite(mel).all() and np.isfinite(motion).all()):
-        raise ValueError(f"{where}: mel or motion contains NaN / infinity")
-
-
-def read_sample(folder: str | os.PathLike) -> ConductorSample:
-    """Read ``<folder>/{mel.npy, motion.npy}``.
-
-    Raises:
-        FileNotFoundError: a file is missing.
-        ValueError: wrong shapes, a broken 3:1 frame ratio, or non-finite values.
-    """
-    folder = Path(folder)
-    for name in ("mel.npy", "motion.npy"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} not found (ConductorMotion100 layout: <i>/mel.npy, motion.npy)")
-    mel = np.load(folder / "mel.npy").astype(np.float32)
-    motion = np.load(folder / "motion.npy").astype(np.float32)
-    _check_pair(mel, motion, str(folder))
-    return ConductorSample(mel, motion, folder.name)
-
-
-def write_sample(folder: str | os.PathLike, sample: ConductorSample, meta: dict | None = None) -> Path:
-    """Write a sample folder atomically (a temporary sibling folder renamed into place)."""
-    folder = Path(folder)
-    _check_pair(sample.mel, sample.motion, str(folder))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        np.save(tmp / "mel.npy", sample.mel.astype(np.float32))
-        np.save(tmp / "motion.npy", sample.motion.astype(np.float32))
-        if meta is not None:
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return folder
-
-
-def iter_split(root: str | os.PathLike, split: str = "train") -> Iterator[ConductorSample]:
-    """Samples of ``<root>/<split>/<i>/`` in numeric folder order.
-
-    Raises:
-        FileNotFoundError: ``<root>/<split>`` does not exist or holds no sample folders.
-    """
-    base = Path(root) / split
-    if not base.is_dir():
-        raise FileNotFoundError(f"{base} not found: expected the ConductorMotion100 layout {{train,val,test}}/<i>/")
-    folders = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
-    if not folders:
-        raise FileNotFoundError(f"{base} holds no sample folders")
-    for folder in folders:
-        yield read_sample(folder)
 
 
 def find_soundfont() -> Path:
@@ -213,7 +134,7 @@ def build_synthetic_corpus(
                 _teacher_pairs(features, source, float(rate), out, rng, styles_per_piece, val_fraction, counts,
                                seconds, manifest, ProceduralStyle, procedural_motion)
     manifest.update({"counts": counts, "seconds": seconds})
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    _write_json(out / "manifest.json", manifest)
     if progress is not None:
         progress.update(1.0, "synthetic corpus")
     return manifest
@@ -237,7 +158,15 @@ def _teacher_pairs(features, source, rate, out, rng, styles_per_piece, val_fract
         for split, a, b in (("train", 0, split_at), ("val", split_at, frames)):
             if b - a < 1:
                 continue
-            sample = ConductorSample(features.mel[3 * a:3 * b], motion[a:b])
-            write_sample(out / split / str(counts[split]), sample, {**meta, "frames": [a, b]})
+            folder = write_conductor_sample(out, split, counts[split], features.mel[3 * a:3 * b], motion[a:b],
+                                            overwrite=True)
+            _write_json(folder / "meta.json", {**meta, "frames": [a, b]})
             counts[split] += 1
             seconds[split] += (b - a) / 30.0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically (temp file + os.replace)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

@@ -230,7 +230,7 @@ class DiffusionConductor:
         """
         from models.motion import Motion, get_skeleton
 
-        frames = int(round(float(features.duration_s) * MOTION_FPS))
+        frames = int(getattr(features, "num_motion_frames", round(float(features.duration_s) * MOTION_FPS)))
         if frames < 1:
             raise ValueError(f"music too short to conduct: {features.duration_s} s")
         sub = progress.sub(0.0, 0.1) if progress is not None else None

@@ -1,6 +1,6 @@
 """Window samplers over a conductor corpus for the two training stages (seeded, rank-aware for DDP).
 
-A corpus is a list of :class:`models.conductor.corpus.ConductorSample` (whole pieces: mel (3T, 128), motion
+A corpus is a list of :class:`models.motion.conductor_dataset.ConductorSample` (whole pieces: mel (3T, 128), motion
 (T, 13, 2)). Stage 1 draws (mel window, motion window) pairs: the matched motion, or a *hard negative* from the same
 piece at least ``min_offset_s`` (10 s) away (another piece when the piece is too short). Stage 2 draws motion
 windows with the cached per-frame music features under them; pieces shorter than the window are padded and masked.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.conductor.corpus import ConductorSample
+from models.motion.conductor_dataset import ConductorSample
 
 MOTION_FPS = 30
 

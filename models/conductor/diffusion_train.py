@@ -31,13 +31,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from models.conductor.corpus import ConductorSample
 from models.conductor.diffusion import MotionNormalizer, encode_music, save_checkpoint
 from models.conductor.diffusion_data import ContrastiveWindows, DiffusionWindows
 from models.conductor.diffusion_losses import LossWeights, diffusion_losses
 from models.conductor.diffusion_model import ConductorDenoiser, DenoiserConfig
 from models.conductor.diffusion_sampling import SCHEDULER_CONFIG, make_scheduler
 from models.conductor.m2s import M2SNet
+from models.motion.conductor_dataset import ConductorSample
 from models.progress import Progress
 
 log = logging.getLogger(__name__)

@@ -71,7 +71,7 @@ class ProceduralStyle:
     size: float = 0.12
     quiet_size: float = 0.45
     rebound: float = 1.0
-    sharpness: float = 1.3
+    sharpness: float = 1.0
     center_x: float = 0.35
     center_y: float = 0.58
     left_hand: float = 0.3
@@ -86,10 +86,10 @@ class ProceduralStyle:
 
     #: (low, high) ranges :meth:`random` draws from.
     RANGES = {
-        "size": (0.07, 0.16), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.9, 2.0),
+        "size": (0.07, 0.16), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.85, 1.25),
         "center_x": (0.32, 0.39), "center_y": (0.53, 0.63), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
         "head_nod": (0.0, 0.02), "sway": (0.0, 0.012), "ictus_jitter": (0.0, 0.12), "rebound_jitter": (0.0, 0.3),
-        "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.04), "drift": (0.0, 0.02),
+        "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.03), "drift": (0.0, 0.02),
     }  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -200,9 +200,11 @@ def procedural_motion(features: MusicFeatures, style: ProceduralStyle | None = N
     k = np.clip(np.searchsorted(times, t, side="right") - 1, 0, times.size - 2)
     s = np.clip((t - times[k]) / (times[k + 1] - times[k]), 0.0, 1.0)
     warped = s**style.sharpness
-    ease = 0.5 - 0.5 * np.cos(np.pi * warped)  # zero velocity at both ictus points
-    uv = ictus[k] * (1.0 - ease)[:, None] + ictus[k + 1] * ease[:, None]
-    uv[:, 1] += heights[k] * np.sin(np.pi * warped) ** 2
+    # Path parameter with a single-hump speed profile (u' = 2 sin²(π w)): the hand stops only at the ictus points,
+    # and leaves each ictus in a sharp bounce (the rebound arc sin(π u) starts steeply).
+    u = warped - np.sin(2.0 * np.pi * warped) / (2.0 * np.pi)
+    uv = ictus[k] * (1.0 - u)[:, None] + ictus[k + 1] * u[:, None]
+    uv[:, 1] += heights[k] * np.sin(np.pi * u)
 
     loud = np.asarray(features.loudness, dtype=np.float64)
     scale = style.size * (style.quiet_size + (1.0 - style.quiet_size) * loud)

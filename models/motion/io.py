@@ -22,8 +22,16 @@ MOTION_SUFFIXES = (".bvh", ".npz", ".npy")
 
 
 def save_npz(motion: Motion, path: str | os.PathLike) -> Path:
-    """Write ``motion`` as a Baton ``.npz`` atomically (temporary file renamed into place). Returns the path."""
+    """Write ``motion`` as a Baton ``.npz`` atomically (temporary file renamed into place). Returns the path.
+
+    Raises:
+        ValueError: when the motion's arrays hold NaN / infinity (e.g. edited after construction); nothing is written.
+    """
     path = Path(path)
+    for name in ("positions", "rotations", "root_translation"):
+        array = getattr(motion, name)
+        if array is not None and not np.isfinite(array).all():
+            raise ValueError(f"Motion.{name} contains NaN or infinity; {path} was not written")
     skel = motion.skeleton
     arrays = {
         "positions": motion.positions,
@@ -61,6 +69,8 @@ def load_npz(path: str | os.PathLike) -> Motion:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not a Baton motion .npz archive")
     with data:
         missing = [k for k in ("positions", "fps") if k not in data.files]
         if missing:
@@ -92,7 +102,8 @@ def load_npz(path: str | os.PathLike) -> Motion:
 
 def load_motion(path: str | os.PathLike) -> Motion:
     """Load a motion file by its ending: ``.bvh`` (BVH), ``.npz`` (Baton), ``.npy`` (HumanML3D ``new_joints``
-    ``(T, 22, 3)`` or 263-d ``new_joint_vecs`` ``(T, 263)``, 20 fps).
+    ``(T, 22, 3)`` or 263-d ``new_joint_vecs`` ``(T, 263)``, 20 fps; KIT-ML ``(T, 21, 3)`` / ``(T, 251)``;
+    ConductorMotion100 ``motion.npy`` ``(T, 13, 2)``, 30 fps).
 
     Raises:
         FileNotFoundError: when the file does not exist.
@@ -107,6 +118,14 @@ def load_motion(path: str | os.PathLike) -> Motion:
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable numeric .npy file ({exc})") from None
+        if len(shape) == 3 and shape[1:] == (13, 2):
+            from models.motion.conductor_dataset import load_conductor_motion
+
+            return load_conductor_motion(path)
         from models.motion.humanml3d import load_humanml3d
 
         return load_humanml3d(path)

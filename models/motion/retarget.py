@@ -17,7 +17,10 @@ the rest pose, so joint positions are ``p_j = p_parent + A_parent (rest_j - rest
   BVH files) need no special case: each rig's rest pose defines its own zero.
 * Root: the target's pelvis is placed at the source pelvis scaled by the leg-length ratio (so feet meet the floor
   at y = 0 and the target's own hip height is preserved), with the root mode applied: ``full`` (all of it),
-  ``inplace`` (the smoothed horizontal travel removed, sway kept) or ``height`` (only the vertical motion).
+  ``inplace`` (the horizontal travel removed, sway kept) or ``height`` (only the vertical motion).
+* Source rotation channels (BVH) are used where both rest poses agree around a joint (bones within 20 degrees,
+  parent frames within 20 degrees): there the joint's twist, and a leaf's (head, hand, toe) whole orientation,
+  follow the source, so a skeleton retargeted onto itself gets its own rotations back.
 * Unmapped target joints keep their rest pose relative to their parent.
 * 2D COCO-13 sources are lifted (:mod:`models.motion.lift2d`) and drive the upper body only; the pelvis and legs
   stay at rest.
@@ -37,8 +40,17 @@ from models.motion.foot_contact import detect_contacts, pin_feet
 from models.motion.joint_mapping import LOWER_BODY_JOINTS, canonical_names, resolve_mapping
 from models.motion.lift2d import lift_coco13
 from models.motion.motion import Motion
-from models.motion.retarget_math import fit_rotation, normalize, swing_rotation, world_fk
+from models.motion.retarget_math import world_fk
 from models.motion.retarget_rig import TargetRig
+from models.motion.retarget_solve import (
+    Plan,
+    fit_unmapped_root,
+    leg_length,
+    root_motion,
+    solve_joint,
+    source_informed,
+    source_world_rotations,
+)
 from models.motion.rotations import matrix_to_quat
 from models.motion.skeleton import Skeleton, get_skeleton, skeleton_names
 from models.progress import Progress
@@ -46,16 +58,6 @@ from models.progress import Progress
 __all__ = ["ROOT_MODES", "RetargetResult", "TargetRig", "resolve_target", "retarget"]
 
 ROOT_MODES = ("full", "inplace", "height")
-#: Weight of the "stay at rest relative to the parent" prior against unit-weight bone directions.
-PRIOR_WEIGHT = 0.02
-#: The same prior for joints with several mapped descendants (only breaks ties when their directions are collinear).
-MULTI_PRIOR_WEIGHT = 1e-5
-_MIN_LENGTH = 1e-4
-_UPPER_LIMBS = {"left_hip", "right_hip", "left_shoulder", "right_shoulder"}
-_LEG_HINGES = {"left_hip", "right_hip", "left_knee", "right_knee"}
-_ARM_HINGES = {"left_shoulder", "right_shoulder", "left_elbow", "right_elbow"}
-
-
 @dataclass
 class RetargetResult:
     """What :func:`retarget` returns.
@@ -132,124 +134,52 @@ def resolve_target(target: TargetRig | Skeleton | str | dict) -> tuple[TargetRig
     raise TypeError(f"target must be a TargetRig, Skeleton, registry name or .bvh path, got {type(target).__name__}")
 
 
-class _Plan:
-    """Index bookkeeping for one source -> target pairing."""
-
-    def __init__(self, rig: TargetRig, source_names: tuple[str, ...], mapping: dict[str, str]) -> None:
-        self.names, self.parents = rig.joint_names, rig.parents
-        self.rest = rig.rest_positions
-        src_index = {n: i for i, n in enumerate(source_names)}
-        self.source_of = np.array([src_index.get(mapping.get(n, ""), -1) for n in self.names])
-        _, table = canonical_names(self.names)
-        self.role = {self.names.index(name): canonical for canonical, name in table.items()}
-        self.joint_of = {canonical: j for j, canonical in self.role.items()}
-        num = len(self.names)
-        self.descendants: list[list[int]] = [[] for _ in range(num)]
-        self.ancestor = [-1] * num
-        for j in range(num):
-            p = self.parents[j]
-            while p >= 0 and self.source_of[p] < 0:
-                p = self.parents[p]
-            self.ancestor[j] = p
-            if p >= 0 and self.source_of[j] >= 0:
-                self.descendants[p].append(j)
-        self.forward = self._forward_axis()
-
-    def mapped(self, j: int) -> bool:
-        return bool(self.source_of[j] >= 0)
-
-    def _forward_axis(self) -> np.ndarray:
-        """The rig's facing direction in its rest pose: cross(left, up) from hips/shoulders and spine."""
-        rest, at = self.rest, self.joint_of
-        left = None
-        for a, b in (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")):
-            if a in at and b in at:
-                left = rest[at[a]] - rest[at[b]]
-                break
-        up = None
-        for top in ("head", "neck", "spine3", "spine1"):
-            if top in at and "pelvis" in at:
-                up = rest[at[top]] - rest[at["pelvis"]]
-                break
-        if left is None or up is None or np.linalg.norm(np.cross(left, up)) < 1e-6:
-            return np.array([0.0, 0.0, 1.0])
-        return normalize(np.cross(left, up))[0]
+def _solve_world(
+    plan: Plan, src: np.ndarray, rotation_source: Motion | None, anchor: int | None, pinned: bool
+) -> np.ndarray:
+    """World rotations ``(T, J, 3, 3)`` of every target joint, in hierarchy order (see the module docstring)."""
+    frames, num = src.shape[0], len(plan.names)
+    world = np.empty((frames, num, 3, 3))
+    identity = np.broadcast_to(np.eye(3), (frames, 3, 3))
+    above_anchor = set()
+    j = plan.parents[anchor] if anchor is not None else -1
+    while j >= 0:
+        above_anchor.add(j)
+        j = plan.parents[j]
+    source_world = source_world_rotations(rotation_source) if rotation_source is not None else None
+    source_rest = rotation_source.skeleton.rest_positions().astype(np.float64) if source_world is not None else None
+    for j in range(num):
+        p = plan.parents[j]
+        prior = world[:, p] if p >= 0 else identity
+        informed = source_informed(plan, j, source_world, source_rest, world) if source_world is not None else None
+        if pinned and (j == 0 or plan.role.get(j) in LOWER_BODY_JOINTS):
+            world[:, j] = prior
+        elif j in above_anchor:
+            world[:, j] = prior  # joints above the pelvis (e.g. a static BVH root) stay at rest
+        elif plan.mapped(j) and plan.aims[j]:
+            world[:, j] = solve_joint(plan, j, src, prior if informed is None else informed, informed is not None)
+        elif informed is not None:  # a mapped leaf (head, hand, toe): its orientation comes from the source
+            world[:, j] = informed
+        elif j == 0 and anchor is None:
+            world[:, j] = fit_unmapped_root(plan, src)
+        else:
+            world[:, j] = prior
+    return world
 
 
-def _secondary(plan: _Plan, j: int, c: int, src: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rest (3,) and current (T, 3) bend-plane normals used to fix the twist of joint ``j`` aiming at ``c``."""
-    rest = plan.rest
-
-    def bend(a: int, b: int, d: int) -> tuple[np.ndarray, np.ndarray]:
-        rest_n = np.cross(normalize(rest[b] - rest[a])[0], normalize(rest[d] - rest[b])[0])
-        cur = np.cross(
-            normalize(src[:, plan.source_of[b]] - src[:, plan.source_of[a]])[0],
-            normalize(src[:, plan.source_of[d]] - src[:, plan.source_of[b]])[0],
-        )
-        return rest_n, cur
-
-    role = plan.role.get(j)
-    if role in _UPPER_LIMBS and len(plan.descendants[c]) == 1:
-        rest_n, cur = bend(j, c, plan.descendants[c][0])
-    elif plan.ancestor[j] >= 0:
-        rest_n, cur = bend(plan.ancestor[j], j, c)
-    else:
-        return None
-    if np.linalg.norm(rest_n) < 0.25:  # straight at rest: use the anatomical hinge
-        if role in _LEG_HINGES:
-            rest_n = np.cross(normalize(rest[c] - rest[j])[0], -plan.forward)
-        elif role in _ARM_HINGES:
-            rest_n = np.cross(normalize(rest[c] - rest[j])[0], plan.forward)
-        if np.linalg.norm(rest_n) < 0.25:
-            return None
-    return normalize(rest_n)[0], cur
-
-
-def _solve_joint(plan: _Plan, j: int, src: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """World rotation ``(T, 3, 3)`` of mapped joint ``j`` from its nearest mapped descendants."""
-    kids = plan.descendants[j]
-    frames = src.shape[0]
-    rest_dirs, rest_len = normalize(plan.rest[kids] - plan.rest[j])
-    cur_dirs, cur_len = normalize(src[:, plan.source_of[kids]] - src[:, plan.source_of[j]][:, None])
-    weights = ((rest_len > _MIN_LENGTH)[None] & (cur_len > _MIN_LENGTH)).astype(np.float64)
-    rest_vecs, cur_vecs, w = [np.broadcast_to(rest_dirs, cur_dirs.shape)], [cur_dirs], [weights]
-    secondary = _secondary(plan, j, kids[0], src) if len(kids) == 1 else None
-    if secondary is not None:
-        rest_n, cur_n = secondary
-        strength = np.linalg.norm(cur_n, axis=-1)
-        rest_vecs.append(np.broadcast_to(rest_n, (frames, 1, 3)))
-        cur_vecs.append(normalize(cur_n)[0][:, None])
-        w.append(np.clip((strength - 0.05) / 0.25, 0.0, 1.0)[:, None])
-    rest_vecs.append(np.broadcast_to(np.eye(3), (frames, 3, 3)))
-    cur_vecs.append(np.swapaxes(prior, 1, 2))  # prior's columns = where it sends the rest axes
-    w.append(np.full((frames, 3), PRIOR_WEIGHT if len(kids) == 1 else MULTI_PRIOR_WEIGHT))
-    rotation = fit_rotation(np.concatenate(rest_vecs, 1), np.concatenate(cur_vecs, 1), np.concatenate(w, 1))
-    if len(kids) == 1:  # meet the single bone direction exactly
-        valid = weights[:, 0] > 0
-        aimed = rotation @ rest_dirs[0]
-        rotation[valid] = swing_rotation(aimed[valid], cur_dirs[valid, 0]) @ rotation[valid]
-    return rotation
-
-
-def _root_motion(trajectory: np.ndarray, mode: str, fps: float) -> np.ndarray:
-    """Apply a root mode to a (scaled) pelvis trajectory ``(T, 3)``."""
-    out = trajectory.copy()
-    if mode == "inplace":
-        travel = gaussian_filter1d(trajectory[:, [0, 2]], sigma=max(1.0, 0.5 * fps), axis=0, mode="nearest")
-        out[:, [0, 2]] = trajectory[:, [0, 2]] - travel + travel[:1]
-    elif mode == "height":
-        out[:, [0, 2]] = trajectory[:1, [0, 2]]
-    return out
-
-
-def _leg_length(points_of, roles: dict[str, int]) -> float | None:
-    lengths = []
+def _lock_feet(
+    plan: Plan, world: np.ndarray, root_position: np.ndarray, feet: list[int], contacts: np.ndarray
+) -> np.ndarray:
+    """Pin each leg's ankle during its contacts (two-bone IK on hip, knee, ankle)."""
+    legs, leg_contacts = [], []
     for side in ("left", "right"):
         names = [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]
-        if all(n in roles for n in names):
-            hip, knee, ankle = (points_of(roles[n]) for n in names)
-            lengths.append(np.median(np.linalg.norm(knee - hip, axis=-1) + np.linalg.norm(ankle - knee, axis=-1)))
-    return float(np.mean(lengths)) if lengths else None
+        if all(n in plan.joint_of for n in names) and plan.joint_of[names[2]] in feet:
+            legs.append(tuple(plan.joint_of[n] for n in names))
+            leg_contacts.append(contacts[:, feet.index(plan.joint_of[names[2]])])
+    if not legs:
+        return world
+    return pin_feet(world, root_position, plan.rest, plan.parents, legs, np.stack(leg_contacts, axis=1))
 
 
 def _validate(source: Motion, root: str, smoothing: float) -> None:
@@ -274,6 +204,7 @@ def retarget(
     foot_lock: bool = True,
     smoothing: float = 0.0,
     progress: Progress | None = None,
+    use_source_rotations: bool = True,
 ) -> RetargetResult:
     """Retarget ``source`` onto ``target`` (see the module docstring for the method).
 
@@ -287,6 +218,9 @@ def retarget(
         foot_lock: pin feet during detected contacts (two-bone IK); only with ``root="full"`` and 3D sources.
         smoothing: Gaussian sigma in frames applied to the source positions before solving (0 = off).
         progress: optional progress sink (stages: mapping, solving, feet, done).
+        use_source_rotations: where the source has rotation channels and both rest poses agree around a joint,
+            take that joint's twist (and a leaf's whole orientation) from the source
+            (:func:`models.motion.retarget_solve.source_informed`); positions always decide where bones point.
 
     Returns:
         :class:`RetargetResult`.
@@ -311,16 +245,16 @@ def retarget(
         used = {t: s for t, s in used.items() if t not in lower}
         if not used:
             raise ValueError(f"no upper-body joint of {rig.name!r} maps to the 2D source")
-    plan = _Plan(rig, src_names, used)
+    plan = Plan(rig, src_names, used)
     original = src_motion.positions.astype(np.float64)
     src = gaussian_filter1d(original, sigma=smoothing, axis=0, mode="nearest") if smoothing > 0 else original
-    frames, num = src.shape[0], rig.num_joints
+    frames = src.shape[0]
 
     # Scale by leg length (target rest / source observed); 2D sources are already at human scale.
     _, src_roles_table = canonical_names(src_names)
     src_roles = {c: src_names.index(n) for c, n in src_roles_table.items()}
-    source_legs = _leg_length(lambda i: original[:, i], src_roles)
-    target_legs = _leg_length(lambda i: plan.rest[i], plan.joint_of)
+    source_legs = leg_length(lambda i: original[:, i], src_roles)
+    target_legs = leg_length(lambda i: plan.rest[i], plan.joint_of)
     scale = target_legs / source_legs if (source_legs and target_legs and not two_d) else 1.0
 
     # Root: which target joint carries the source's pelvis trajectory.
@@ -328,35 +262,15 @@ def retarget(
     pelvis = plan.joint_of.get("pelvis")
     anchor = pelvis if pelvis is not None and plan.mapped(pelvis) else (root_joint if plan.mapped(0) else None)
     pinned = two_d and (not plan.mapped(0) or plan.role.get(0) in LOWER_BODY_JOINTS)
-    anchors = [anchor] if anchor is not None else plan.descendants[0] + ([0] if plan.mapped(0) else [])
+    anchors = [anchor] if anchor is not None else plan.top
     if not anchors:
         raise ValueError(f"nothing below the root of {rig.name!r} is mapped")
     source_hips = src[:, plan.source_of[anchors]].mean(axis=1)
-    target_hips = _root_motion(scale * source_hips, root, source.fps)
+    target_hips = root_motion(scale * source_hips, root, source.fps)
 
     if progress is not None:
         progress.update(0.1, "solving")
-    world = np.empty((frames, num, 3, 3))
-    identity = np.broadcast_to(np.eye(3), (frames, 3, 3))
-    path_to_anchor = set()
-    if anchor is not None:
-        j = anchor
-        while j >= 0:
-            path_to_anchor.add(j)
-            j = plan.parents[j]
-    for j in range(num):
-        p = plan.parents[j]
-        prior = world[:, p] if p >= 0 else identity
-        if pinned and (j == 0 or plan.role.get(j) in LOWER_BODY_JOINTS):
-            world[:, j] = prior
-        elif j in path_to_anchor and j != anchor:
-            world[:, j] = prior  # joints above the pelvis (e.g. a static BVH root) stay at rest
-        elif plan.mapped(j) and plan.descendants[j]:
-            world[:, j] = _solve_joint(plan, j, src, prior)
-        elif j == 0 and anchor is None:
-            world[:, j] = _fit_unmapped_root(plan, src, source_hips, target_hips, scale)
-        else:
-            world[:, j] = prior
+    world = _solve_world(plan, src, src_motion if use_source_rotations else None, anchor, pinned)
     if pinned:
         root_position = np.broadcast_to(plan.rest[0], (frames, 3)).copy()
     elif anchor is not None:
@@ -376,14 +290,7 @@ def retarget(
     )
     locked = bool(foot_lock and root == "full" and not two_d and contacts is not None)
     if locked:
-        legs, leg_contacts = [], []
-        for side in ("left", "right"):
-            names = [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]
-            if all(n in plan.joint_of for n in names) and plan.joint_of[names[2]] in feet:
-                legs.append(tuple(plan.joint_of[n] for n in names))
-                leg_contacts.append(contacts[:, feet.index(plan.joint_of[names[2]])])
-        if legs:
-            world = pin_feet(world, root_position, plan.rest, plan.parents, legs, np.stack(leg_contacts, axis=1))
+        world = _lock_feet(plan, world, root_position, feet, contacts)
     positions = world_fk(world, root_position, plan.rest, plan.parents)
     if contacts is not None:
         skate_before = foot_skate_cm(original[:, plan.source_of[feet]], contacts)
@@ -421,18 +328,3 @@ def retarget(
         "lifted_2d": two_d,
     }
     return RetargetResult(motion, dict(used), skate_before, skate_after, rig, float(scale), details)
-
-
-def _fit_unmapped_root(
-    plan: _Plan, src: np.ndarray, source_hips: np.ndarray, target_hips: np.ndarray, scale: float
-) -> np.ndarray:
-    """Rotation of an unmapped root: rigid fit of its nearest mapped descendants' rest layout onto the source."""
-    kids = plan.descendants[0]
-    frames = src.shape[0]
-    rest = plan.rest[kids] - plan.rest[kids].mean(axis=0)
-    goals = scale * (src[:, plan.source_of[kids]] - src[:, plan.source_of[kids]].mean(axis=1, keepdims=True))
-    weights = np.ones((frames, len(kids)))
-    rest_vecs = np.concatenate([np.broadcast_to(rest, goals.shape), np.broadcast_to(np.eye(3), (frames, 3, 3))], 1)
-    cur_vecs = np.concatenate([goals, np.broadcast_to(np.eye(3), (frames, 3, 3))], 1)
-    w = np.concatenate([weights, np.full((frames, 3), PRIOR_WEIGHT * 1e-2)], 1)
-    return fit_rotation(rest_vecs, cur_vecs, w)

@@ -28,7 +28,7 @@ def from_scipy(rotation: Rotation, shape: tuple[int, ...] | None = None) -> np.n
     xyzw = np.atleast_2d(rotation.as_quat())
     wxyz = xyzw[:, [3, 0, 1, 2]]
     wxyz *= np.where(wxyz[:, :1] < 0, -1.0, 1.0)
-    return wxyz.reshape(*(shape or wxyz.shape[:1]), 4)
+    return wxyz.reshape(*(wxyz.shape[:1] if shape is None else shape), 4)
 
 
 def quat_to_matrix(quaternions_wxyz: np.ndarray) -> np.ndarray:
@@ -104,3 +104,44 @@ def quat_to_euler(quaternions_wxyz: np.ndarray, order: str) -> np.ndarray:
         warnings.simplefilter("ignore", UserWarning)  # gimbal lock: scipy still returns a valid decomposition
         angles = rot.as_euler(order.upper(), degrees=True)
     return angles.reshape(*lead, 3)
+
+
+def quat_between(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """Unit (w, x, y, z) quaternions rotating directions ``v0`` onto ``v1`` (``(..., 3)``, broadcast).
+
+    ``q = normalise(|v0||v1| + v0.v1, v0 x v1)`` (HumanML3D ``qbetween``). For opposite directions, where that
+    formula is 0/0, a half turn about an axis perpendicular to ``v0`` is returned.
+    """
+    v0, v1 = np.broadcast_arrays(np.asarray(v0, np.float64), np.asarray(v1, np.float64))
+    w = np.sqrt((v0**2).sum(-1) * (v1**2).sum(-1)) + (v0 * v1).sum(-1)
+    q = np.concatenate([w[..., None], np.cross(v0, v1)], axis=-1)
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)
+    opposite = norm[..., 0] < 1e-12
+    if opposite.any():
+        axis = np.cross(v0[opposite], np.array([1.0, 0.0, 0.0]))
+        weak = np.linalg.norm(axis, axis=-1) < 1e-6
+        axis[weak] = np.cross(v0[opposite][weak], np.array([0.0, 1.0, 0.0]))
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        q[opposite] = np.concatenate([np.zeros(axis.shape[:-1] + (1,)), axis], axis=-1)
+        norm[opposite] = 1.0
+    return q / norm
+
+
+def quat_to_cont6d(q: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` (w, x, y, z) -> ``(..., 6)`` continuous 6D rotation (Zhou et al. 2019): the rotation matrix's
+    first column followed by its second column (HumanML3D ``quaternion_to_cont6d_np``)."""
+    w, x, y, z = np.moveaxis(np.asarray(q, np.float64), -1, 0)
+    s = 2.0 / (w * w + x * x + y * y + z * z)
+    col0 = np.stack([1 - s * (y * y + z * z), s * (x * y + z * w), s * (x * z - y * w)], axis=-1)
+    col1 = np.stack([s * (x * y - z * w), 1 - s * (x * x + z * z), s * (y * z + x * w)], axis=-1)
+    return np.concatenate([col0, col1], axis=-1)
+
+
+def cont6d_to_matrix(cont6d: np.ndarray) -> np.ndarray:
+    """``(..., 6)`` continuous 6D -> ``(..., 3, 3)`` rotation matrices (Gram-Schmidt, HumanML3D convention)."""
+    c = np.asarray(cont6d, np.float64)
+    x = c[..., 0:3] / np.linalg.norm(c[..., 0:3], axis=-1, keepdims=True)
+    z = np.cross(x, c[..., 3:6])
+    z /= np.linalg.norm(z, axis=-1, keepdims=True)
+    y = np.cross(z, x)
+    return np.stack([x, y, z], axis=-1)

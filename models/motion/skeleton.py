@@ -147,10 +147,12 @@ SMPL24_NAMES = SMPL22_NAMES + ("left_hand", "right_hand")
 SMPL22_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
 SMPL24_PARENTS = SMPL22_PARENTS + (20, 21)
 SMPL_CHAINS = ((0, 2, 5, 8, 11), (0, 1, 4, 7, 10), (0, 3, 6, 9, 12, 15), (9, 14, 17, 19, 21), (9, 13, 16, 18, 20))
-#: Bone lengths (m) of the HumanML3D target skeleton 000021 (../shared/data/README.md), joint 1..21.
+#: Bone lengths (m) of the HumanML3D target skeleton 000021, joint 0..21 (root 0), measured to 0.1 mm precision and
+#: beyond from ../shared/data/humanml3d_sample/new_joints/012314.npy (constant over its frames; README: 4 decimals).
 T2M_BONE_LENGTHS = (
-    0.0, 0.1031, 0.1099, 0.1316, 0.3936, 0.3902, 0.1432, 0.4324, 0.4256, 0.0574, 0.1434, 0.1494, 0.2194,
-    0.1375, 0.1434, 0.1030, 0.1316, 0.1230, 0.2568, 0.2631, 0.2660, 0.2699,
+    0.0, 0.103074, 0.1098834, 0.1315682, 0.3936232, 0.3901882, 0.1431902, 0.432433, 0.4256434, 0.0573647,
+    0.1433818, 0.1494191, 0.21936, 0.1374868, 0.1433828, 0.1030392, 0.131614, 0.1229844, 0.2568399, 0.2630919,
+    0.2660118, 0.2698763,
 )  # fmt: skip
 #: HumanML3D ``t2m_raw_offsets`` directions (arms hanging down), joints 0..21.
 T2M_RAW_OFFSETS = (
@@ -162,6 +164,7 @@ T2M_RAW_OFFSETS = (
 _SMPL_TPOSE_DIRECTIONS = list(T2M_RAW_OFFSETS)
 for _j, _side in ((16, 1), (18, 1), (20, 1), (17, -1), (19, -1), (21, -1)):
     _SMPL_TPOSE_DIRECTIONS[_j] = (_side, 0, 0)
+_SMPL_TPOSE_DIRECTIONS[15] = (0, 1, 0)  # the head sits above the neck (t2m's IK reference points it forward)
 _SMPL_HAND_LENGTH = 0.085
 _SMPL_PELVIS_HEIGHT = 0.4324 + 0.3936 + 0.1031 * 0.2 + 0.07  # ankle + knee + hip drop + ankle height
 

@@ -58,7 +58,7 @@ def test_import_captions_licenses_and_motion(library_url, small_bvh_tree, shared
 
 def test_reimport_is_idempotent_and_stats_add_up(library_url, small_bvh_tree):
     with open_library(library_url) as library:
-        first = import_paths(library, [small_bvh_tree])
+        first = import_paths(library, [small_bvh_tree], ImportOptions(workers=2, batch_size=8))  # parallel parsing
         before = library.stats()
         again = import_paths(library, [small_bvh_tree, small_bvh_tree / "cmu"])
         after = library.stats()
