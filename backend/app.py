@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -242,9 +242,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return [job.status() for job in jobs.list()]
 
     @app.get("/jobs/{job_id}", response_model=JobStatus, tags=["jobs"])
-    def job_status(job_id: str) -> dict:
+    async def job_status(
+        job_id: str, wait_s: float = Query(0.0, ge=0.0, le=30.0, description="long poll: answer as soon as the job "
+                                           "finishes, or after this many seconds with its current status"),
+    ) -> dict:  # fmt: skip
         """State, progress (0-1), stage and ETA of a job."""
-        return _job_or_404(jobs, job_id).status()
+        job = _job_or_404(jobs, job_id)
+        if wait_s > 0 and job.state not in FINISHED:
+            loop, finished = asyncio.get_running_loop(), asyncio.Event()
+
+            def wake() -> None:
+                loop.call_soon_threadsafe(finished.set)
+
+            jobs.add_done_callback(job, wake)
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=wait_s)
+            except TimeoutError:
+                pass
+            finally:
+                jobs.remove_done_callback(job, wake)
+        return job.status()
 
     @app.post("/jobs/{job_id}/cancel", response_model=JobStatus, tags=["jobs"])
     def cancel_job(job_id: str) -> dict:

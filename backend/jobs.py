@@ -99,6 +99,7 @@ class Job:
     error: dict | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     future: Future | None = None
+    done_callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def status(self) -> dict:
         """A JSON-serialisable snapshot (the ``JobStatus`` schema)."""
@@ -186,6 +187,19 @@ class JobManager:
             self._cleanup(job)
         return job
 
+    def add_done_callback(self, job: Job, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once ``job`` has finished (at once if it has); it runs in the finishing thread."""
+        with self._lock:
+            if job.state not in FINISHED:
+                job.done_callbacks.append(callback)
+                return
+        callback()
+
+    def remove_done_callback(self, job: Job, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in job.done_callbacks:
+                job.done_callbacks.remove(callback)
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job finishes (tests, the embedded bench). Raises ``TimeoutError``."""
         job = self.get(job_id)
@@ -225,6 +239,12 @@ class JobManager:
     # -- running -------------------------------------------------------------------------------------------------
     def _finish_locked(self, job: Job, state: JobState, result: dict | None = None, error: dict | None = None):
         job.state, job.result, job.error, job.finished_at = state, result, error, time.time()
+        callbacks, job.done_callbacks = job.done_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("done callback of job %s failed", job.id)
 
     def _cleanup(self, job: Job) -> None:
         for step in job.cleanup:

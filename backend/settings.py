@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     max_jobs: int = Field(256, ge=1, description="most jobs kept at once (queued + running + finished)")
     workers: int = Field(2, ge=1, le=64, description="worker threads running jobs")
     device: str = Field("cpu", description="torch device for models: cpu, cuda, cuda:N or auto")
+    gil_switch_interval_ms: float = Field(
+        0.5, ge=0.05, le=100.0, description="Python thread switch interval set by `baton serve` (responsive event loop "
+        "while worker threads run Python-heavy model code; CPython's default is 5 ms)",
+    )  # fmt: skip
     runtime: Literal["torch", "onnx"] = Field("torch", description="inference runtime for exported models")
     retrieval_model: str | None = Field(None, description="retrieval model run folder for library search")
     checkpoints: dict[str, str] = Field(

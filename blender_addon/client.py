@@ -192,9 +192,12 @@ class BatonClient:
         return self._request("POST", "/jobs/echo", {"message": message})["id"]
 
     # -- following jobs ------------------------------------------------------------------------------------------
-    def status(self, job_id: str) -> dict:
-        """``{"id", "kind", "state", "progress", "stage", "eta_s", "error", ...}``."""
-        return self._request("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}")
+    def status(self, job_id: str, wait_s: float = 0.0) -> dict:
+        """``{"id", "kind", "state", "progress", "stage", "eta_s", "error", ...}``. With ``wait_s > 0`` the server
+        answers as soon as the job finishes, or after ``wait_s`` seconds (long poll, at most 30)."""
+        query = f"?wait_s={wait_s:g}" if wait_s > 0 else ""
+        return self._request("GET", f"/jobs/{urllib.parse.quote(job_id, safe='')}{query}",
+                             timeout=self.timeout + wait_s)  # fmt: skip
 
     def jobs(self) -> list[dict]:
         return self._request("GET", "/jobs")
@@ -209,14 +212,17 @@ class BatonClient:
 
     def wait(self, job_id: str, on_progress: Callable[[dict], None] | None = None, timeout: float = 600.0,
              poll_interval: float = 0.2) -> dict:  # fmt: skip
-        """Poll until the job finishes and return its result; ``on_progress(status)`` is called on every poll.
+        """Follow the job until it finishes and return its result. Each poll is a long poll of ``poll_interval`` s,
+        so completion is seen at once while ``on_progress(status)`` still gets an update every ``poll_interval``.
 
         Raises:
             JobFailed / JobCancelled: when it ended that way. TimeoutError: still running after ``timeout`` s.
         """
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
         deadline = time.monotonic() + timeout
         while True:
-            status = self.status(job_id)
+            status = self.status(job_id, wait_s=min(poll_interval, 30.0))
             if on_progress is not None:
                 on_progress(status)
             state = status["state"]
@@ -230,7 +236,6 @@ class BatonClient:
                 raise JobCancelled(200, "job_cancelled", f"job {job_id} was cancelled")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {state} after {timeout} s")
-            time.sleep(poll_interval)
 
 
 def _error_from(exc: urllib.error.HTTPError) -> BatonClientError:

@@ -30,6 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=60, help="empty jobs for the round-trip timing (default 60)")
     parser.add_argument("--searches", type=int, default=48, help="search queries per throughput run (default 48)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients for search (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating in-process / server rounds (default 3)")
     parser.add_argument("--data", default=None, help="shared data folder (default ../shared/data beside the repo)")
     parser.add_argument("--retrieval-model", default=None, help="trained retrieval model run folder (optional)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -69,7 +70,6 @@ def build_search_fixture(tmp: Path, data: Path, retrieval_model: str | None) -> 
 
 def run(args: argparse.Namespace) -> int:
     from backend.jobs import JobContext
-    from backend.library import SearchFilters
     from backend.model_registry import ModelRegistry
     from backend.pipelines import SearchParams, default_model_specs, run_search
     from backend.server_process import REPO, start_server
@@ -77,32 +77,25 @@ def run(args: argparse.Namespace) -> int:
     from blender_addon.client import BatonClient
     from models.progress import Progress
 
-    if args.jobs < 1 or args.searches < 1 or args.concurrency < 1:
-        raise ValueError("--jobs, --searches and --concurrency must be at least 1")
+    if min(args.jobs, args.searches, args.concurrency, args.rounds) < 1:
+        raise ValueError("--jobs, --searches, --concurrency and --rounds must be at least 1")
     data = Path(args.data) if args.data else REPO.parent / "shared" / "data"
     if not data.is_dir():
         raise ValueError(f"shared data folder not found: {data}")
-    report: dict = {"jobs": args.jobs, "searches": args.searches, "concurrency": args.concurrency}
+    report: dict = {"jobs": args.jobs, "searches": args.searches, "concurrency": args.concurrency,
+                    "rounds": args.rounds}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="baton-bench-serve-") as name:
         tmp = Path(name)
         log.info("building the search library")
         url, model_dir, clips = build_search_fixture(tmp, data, args.retrieval_model)
         queries = [QUERIES[i % len(QUERIES)] for i in range(args.searches)]
-
-        # in-process baseline: the same search pipeline the server runs, called directly, same concurrency
+        # the in-process baseline runs the same search pipeline the server runs, with the same concurrency
         settings = Settings(token="b" * 32, library_url=url, retrieval_model=model_dir, work_dir=tmp / "work")
         registry = ModelRegistry(settings, default_model_specs())  # loads the library as the server does
 
         def in_process(text: str) -> int:
             context = JobContext("bench", Progress(), settings, registry)
-            return len(run_search(SearchParams(text, None, 10, SearchFilters()), context)["hits"])
-
-        in_process(queries[0])  # warm-up (loads the sentence encoder)
-        start = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            hits_local = list(pool.map(in_process, queries))
-        local_s = time.perf_counter() - start
-        registry.release()
+            return len(run_search(SearchParams({"text": text, "k": 10}), context)["hits"])
 
         log.info("starting the server")
         server = start_server(tmp / "server", "--library", url, "--retrieval-model", model_dir, "--workers",
@@ -110,38 +103,48 @@ def run(args: argparse.Namespace) -> int:
         try:
             client = BatonClient(server.url, token=server.token, timeout=120)
             health, echo = [], []
-            for _ in range(args.jobs):
+            for i in range(args.jobs):  # interleaved, so load drift on a shared machine hits both alike
                 t0 = time.perf_counter()
                 client.health()
-                health.append(time.perf_counter() - t0)
-            for i in range(args.jobs):
-                t0 = time.perf_counter()
-                answer = client.wait(client.submit_echo(str(i)), timeout=60, poll_interval=0.001)
-                echo.append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                answer = client.wait(client.submit_echo(str(i)), timeout=60, poll_interval=5.0)
+                echo.append(time.perf_counter() - t1)
+                health.append(t1 - t0)
                 if answer["message"] != str(i):
                     raise RuntimeError(f"echo job answered {answer!r}, expected {str(i)!r}")
 
             def remote(text: str) -> int:
                 own = BatonClient(server.url, token=server.token, timeout=120)
-                return len(own.wait(own.submit_search(text, k=10), timeout=300, poll_interval=0.005)["hits"])
+                return len(own.wait(own.submit_search(text, k=10), timeout=300, poll_interval=5.0)["hits"])
 
-            remote(queries[0])  # warm-up: the server loads the library and its encoders
-            start = time.perf_counter()
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                hits_remote = list(pool.map(remote, queries))
-            remote_s = time.perf_counter() - start
+            def timed(call) -> tuple[float, list[int]]:
+                start = time.perf_counter()
+                with ThreadPoolExecutor(args.concurrency) as pool:
+                    counts = list(pool.map(call, queries))
+                return args.searches / (time.perf_counter() - start), counts
+
+            in_process(queries[0])  # warm-ups: load the library and the sentence encoder on both sides
+            remote(queries[0])
+            local_rates, remote_rates = [], []
+            for _ in range(args.rounds):  # alternating rounds; medians below
+                rate, hits_local = timed(in_process)
+                local_rates.append(rate)
+                rate, hits_remote = timed(remote)
+                remote_rates.append(rate)
+                if hits_remote != hits_local:
+                    raise RuntimeError(f"server and in-process searches disagree: {hits_remote} vs {hits_local}")
         finally:
             server.stop()
-    if hits_remote != hits_local:
-        raise RuntimeError(f"server and in-process searches disagree on hit counts: {hits_remote} vs {hits_local}")
+            registry.release()
     overhead = statistics.median(echo) - statistics.median(health)
     report["empty_job"] = {**_ms(echo), "health_ms": _ms(health)["median_ms"],
                            "overhead_over_health_ms": round(overhead * 1e3, 3)}  # fmt: skip
+    local, remote_rate = statistics.median(local_rates), statistics.median(remote_rates)
     report["search"] = {
         "library_clips": clips,
-        "server_per_s": round(args.searches / remote_s, 3),
-        "in_process_per_s": round(args.searches / local_s, 3),
-        "ratio_server_vs_in_process": round(local_s / remote_s, 4),
+        "server_per_s": round(remote_rate, 3),
+        "in_process_per_s": round(local, 3),
+        "ratio_server_vs_in_process": round(remote_rate / local, 4),
         "retrieval_model": "given" if args.retrieval_model else "default config, seed 0 (untrained)",
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))

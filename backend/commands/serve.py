@@ -62,12 +62,15 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import uvicorn
 
     from backend.app import create_app
     from backend.auth import token_path
 
     settings = settings_from_args(args)
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)  # this process serves; see the setting's help
     app = create_app(settings)
     where = "settings.token" if settings.token else str(token_path(settings))
     log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)

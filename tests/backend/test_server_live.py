@@ -130,3 +130,15 @@ def test_release_models_frees_the_loaded_generator(client: BatonClient):
     assert client.capabilities()["models"]["conductor:procedural"]["loaded"] is True
     answer = client.release_models(["conductor:procedural"])
     assert answer["released"] == ["conductor:procedural"] and "conductor:procedural" not in answer["loaded"]
+
+
+def test_long_poll_answers_when_the_job_finishes(client: BatonClient):
+    job_id = client.submit_conduct(audio_path=TRUMPET, model="procedural", seed=5)
+    started = time.monotonic()
+    status = client.status(job_id, wait_s=30)
+    assert status["state"] == "succeeded" and time.monotonic() - started < 29
+    slow = client.submit_conduct(audio_path=BRAHMS, model="procedural", seed=6)
+    started = time.monotonic()
+    status = client.status(slow, wait_s=0.5)  # Brahms takes seconds to analyse: the long poll times out first
+    assert status["state"] in ("queued", "running") and 0.4 < time.monotonic() - started < 10
+    client.cancel(slow)
