@@ -110,7 +110,8 @@ def backend_env(config_home: Path) -> dict[str, str]:
     return env
 
 
-def start_backend(config_home: Path, port: int, *extra_args: str, timeout_s: float = 90.0) -> subprocess.Popen:
+def start_backend(config_home: Path, port: int, *extra_args: str, timeout_s: float = 90.0,
+                  env: dict[str, str] | None = None) -> subprocess.Popen:
     """``baton serve`` (the backend environment's ``python -m backend.commands.serve``) on ``port``, its config
     (token) under ``config_home``; waits until the port accepts connections."""
     python = REPO / ".venv" / "bin" / "python"
@@ -118,7 +119,8 @@ def start_backend(config_home: Path, port: int, *extra_args: str, timeout_s: flo
     process = subprocess.Popen(
         [str(python), "-m", "backend.commands.serve", "--host", "127.0.0.1", "--port", str(port), *extra_args,
          "--log-level", "warning"],
-        env=backend_env(config_home), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**backend_env(config_home), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
