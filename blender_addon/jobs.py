@@ -199,7 +199,9 @@ def poll() -> float | None:
 def ensure_timer() -> None:
     """Register :func:`poll` as a timer if it is not already."""
     if not bpy.app.timers.is_registered(poll):
-        bpy.app.timers.register(poll, first_interval=POLL_INTERVAL_S)
+        # persistent: loading another .blend while a job runs must not drop the job (its result then reports that
+        # the armature is gone instead of landing somewhere else).
+        bpy.app.timers.register(poll, first_interval=POLL_INTERVAL_S, persistent=True)
 
 
 def shutdown() -> None:

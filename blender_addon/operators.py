@@ -5,7 +5,7 @@ message line, never tracebacks."""
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 
 from . import jobs, pipelines, results, server
 
@@ -198,8 +198,6 @@ class BATON_OT_dismiss(bpy.types.Operator):
     bl_idname = "baton.dismiss"
     bl_label = "Dismiss"
     bl_options = {"INTERNAL"}
-
-    index: IntProperty(default=0, options={"SKIP_SAVE"})
 
     def execute(self, context):
         context.scene.baton.last_message = ""

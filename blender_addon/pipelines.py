@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import bpy
 
@@ -133,6 +134,7 @@ def start_generate(
     audio = resolve_audio(context, audio_source, audio_path)
     _refuse_if_running("generate")
     obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
     request = remote_calls.ConductRequest(
         audio_path=audio, model=model, seed=int(seed), steps=int(steps), guidance=guidance,
         rig=remote_calls.rig_of(obj), root=root_motion, foot_lock=bool(foot_lock), smoothing=float(smoothing),
@@ -147,7 +149,7 @@ def start_generate(
         return remote_calls.run_conduct(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
-        return _land(job, motion, obj.name, frame_start, action_name, audio, created, "generate from music")
+        return _land(job, motion, target_ref, frame_start, action_name, audio, created, "generate from music")
 
     job = jobs.Job(kind="generate", label=f"Conducting ({model})", work=work, apply=apply)
     return jobs.runner().submit(job)
@@ -211,6 +213,7 @@ def start_apply_hit(
     clip is on a built-in skeleton (``source_skeleton``); for other skeletons the backend maps bones by name."""
     _refuse_if_running("apply_hit")
     obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
     table = custom_mapping(context, obj)
     if table is not None and source_skeleton not in mapping.SOURCE_SKELETONS:
         table = None  # the clip's joint names are only known to the backend: it maps by name itself
@@ -226,7 +229,7 @@ def start_apply_hit(
         return remote_calls.run_retarget(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
-        message = _land(job, motion, obj.name, frame_start, f"Baton {name[:40]}", None, created, "apply library clip")
+        message = _land(job, motion, target_ref, frame_start, f"Baton {name[:40]}", None, created, "apply library clip")
         if not preview:
             message = results.accept(bpy.context.scene)
         else:
@@ -258,11 +261,30 @@ def _auto_start_command(context) -> tuple[list[str], dict[str, str]] | None:
         return None
 
 
-def _land(job, motion, obj_name, frame_start, action_name, audio, created, undo_message) -> str:
+@dataclass(frozen=True)
+class TargetRef:
+    """The target armature by name and session id: Python references to Blender data do not survive undo or
+    loading a file while a job runs, and another file may hold an object of the same name."""
+
+    name: str
+    session_uid: int | None
+
+    @classmethod
+    def of(cls, obj: bpy.types.Object) -> TargetRef:
+        return cls(obj.name, getattr(obj, "session_uid", None))
+
+    def resolve(self) -> bpy.types.Object:
+        """The object now. Raises ``ValueError`` when it is gone (deleted, undone, another file loaded)."""
+        obj = bpy.data.objects.get(self.name)
+        if obj is None or (self.session_uid is not None and getattr(obj, "session_uid", None) != self.session_uid):
+            raise ValueError(f"the armature '{self.name}' is gone (deleted, undone or another file loaded) while "
+                             "the job ran; nothing was changed")  # fmt: skip
+        return obj
+
+
+def _land(job, motion, target: TargetRef, frame_start, action_name, audio, created, undo_message) -> str:
     """Main thread: write the action with :mod:`apply` and finish with :func:`results.land_action`."""
-    obj = bpy.data.objects.get(obj_name)
-    if obj is None:
-        raise ValueError(f"the armature '{obj_name}' was deleted while the job ran; nothing was changed")
+    obj = target.resolve()
     check_armature(obj)
     previous = results.current_action(obj)
     started = time.perf_counter()

@@ -97,7 +97,7 @@ def source_mapping(table: dict[str, str] | None, source_skeleton: str) -> dict[s
     return mapping.to_source_joints(table, source_skeleton)
 
 
-def evaluated_motion(context, obj, max_frames: int = 600) -> dict:
+def evaluated_motion(context, obj, max_frames: int = 300) -> dict:
     """The armature's evaluated joint positions over its action as a motion payload (backend space).
 
     Samples the action's frame range (at most ``max_frames`` frames, evenly), reading each pose bone's world head

@@ -161,3 +161,18 @@ def test_selected_action_is_sent_as_evaluated_joint_positions(addon, clean_scene
     head = motion.joint_names.index("head")
     assert (motion.positions[:, head, 1] > motion.positions[:, 0, 1] + 0.2).all()
     assert np.linalg.norm(motion.positions[-1, 0] - motion.positions[0, 0]) > 0.5
+
+
+def test_target_deleted_while_the_job_runs(addon, clean_scene, library_prefs, wait_jobs):
+    settings = clean_scene.baton
+    settings.target = "SMPL24"
+    _hit(settings, "1", "131_01")
+    assert bpy.ops.baton.apply_hit(preview=False) == {"FINISHED"}
+    rig = bpy.context.view_layer.objects.active
+    bpy.data.objects.remove(rig)  # before the result lands
+    bpy.ops.object.armature_add()
+    bpy.context.active_object.name = "SMPL24"  # a different object with the same name must not receive it
+    wait_jobs(120)
+    job = addon.jobs.runner().latest("apply_hit")
+    assert job.state == "failed" and "is gone" in job.message, job.message
+    assert len(bpy.data.actions) == 0 and bpy.data.objects["SMPL24"].animation_data is None
