@@ -144,8 +144,8 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
 
 
 def test_every_bandai_label_has_captions(shared_data, bandai_dataset2_dir):
-    one = bandai_labels(shared_data / "bandai_namco_motion_dataset1", "bandai1")
-    two = bandai_labels(bandai_dataset2_dir, "bandai2")
+    one = bandai_labels(shared_data / "bandai_namco_motion_dataset1")
+    two = bandai_labels(bandai_dataset2_dir)
     assert len(one) == 174 and len(two) == 2762
     assert {c for _, c, _ in two} == {"walk", "walk-turn-left", "walk-turn-right", "run", "wave-both-hands",
                                       "wave-left-hand", "wave-right-hand", "raise-up-both-hands",
