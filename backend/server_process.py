@@ -49,10 +49,12 @@ class LiveServer:
 
 
 def server_env(config_home: Path, work_dir: Path) -> dict[str, str]:
-    """The child's environment: our own config and work folders, offline model hubs, no inherited BATON_*."""
+    """The child's environment: its own config, data and work folders (nothing written to the user's), offline
+    model hubs, no inherited BATON_*."""
     env = dict(os.environ)
-    env.update(XDG_CONFIG_HOME=str(config_home), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", ORT_DISABLE_TELEMETRY="1",
-               BATON_WORK_DIR=str(work_dir), NUMBA_CACHE_DIR=env.get("NUMBA_CACHE_DIR", str(REPO / ".cache/numba")))
+    env.update(XDG_CONFIG_HOME=str(config_home), XDG_DATA_HOME=str(work_dir / "data"), PYTHONPATH=str(REPO),
+               HF_HUB_OFFLINE="1", ORT_DISABLE_TELEMETRY="1", BATON_WORK_DIR=str(work_dir),
+               NUMBA_CACHE_DIR=env.get("NUMBA_CACHE_DIR", str(REPO / ".cache/numba")))  # fmt: skip
     for key in [k for k in env if k.startswith("BATON_") and k != "BATON_WORK_DIR"]:
         del env[key]
     return env

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         0.5, ge=0.05, le=100.0, description="Python thread switch interval set by `baton serve` (responsive event loop "
         "while worker threads run Python-heavy model code; CPython's default is 5 ms)",
     )  # fmt: skip
+    torch_threads: int | None = Field(
+        None, ge=1, le=256, description="torch intra-op threads per inference (default: torch's choice, one per core); "
+        "1 suits many concurrent jobs on few cores",
+    )  # fmt: skip
     runtime: Literal["torch", "onnx"] = Field("torch", description="inference runtime for exported models")
     retrieval_model: str | None = Field(None, description="retrieval model run folder for library search")
     checkpoints: dict[str, str] = Field(

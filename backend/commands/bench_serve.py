@@ -31,6 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--searches", type=int, default=48, help="search queries per throughput run (default 48)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent clients for search (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating in-process / server rounds (default 3)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads, the same in-process and in the server (default 1)")
     parser.add_argument("--data", default=None, help="shared data folder (default ../shared/data beside the repo)")
     parser.add_argument("--retrieval-model", default=None, help="trained retrieval model run folder (optional)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -52,9 +54,9 @@ def build_search_fixture(tmp: Path, data: Path, retrieval_model: str | None) -> 
     Returns ``(library_url, model_dir, number_of_clips)``.
     """
     import torch
-    from models.retrieval.model import RetrievalConfig, RetrievalModel
 
     from backend.library import import_paths, load_embedder, open_library
+    from models.retrieval.model import RetrievalConfig, RetrievalModel
 
     model_dir = retrieval_model
     if model_dir is None:
@@ -77,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
     from blender_addon.client import BatonClient
     from models.progress import Progress
 
-    if min(args.jobs, args.searches, args.concurrency, args.rounds) < 1:
-        raise ValueError("--jobs, --searches, --concurrency and --rounds must be at least 1")
+    if min(args.jobs, args.searches, args.concurrency, args.rounds, args.torch_threads) < 1:
+        raise ValueError("--jobs, --searches, --concurrency, --rounds and --torch-threads must be at least 1")
     data = Path(args.data) if args.data else REPO.parent / "shared" / "data"
     if not data.is_dir():
         raise ValueError(f"shared data folder not found: {data}")
     report: dict = {"jobs": args.jobs, "searches": args.searches, "concurrency": args.concurrency,
-                    "rounds": args.rounds}  # fmt: skip
+                    "rounds": args.rounds, "torch_threads": args.torch_threads}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="baton-bench-serve-") as name:
         tmp = Path(name)
         log.info("building the search library")
@@ -97,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
             context = JobContext("bench", Progress(), settings, registry)
             return len(run_search(SearchParams({"text": text, "k": 10}), context)["hits"])
 
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
         log.info("starting the server")
         server = start_server(tmp / "server", "--library", url, "--retrieval-model", model_dir, "--workers",
-                              str(args.concurrency))  # fmt: skip
+                              str(args.concurrency), "--torch-threads", str(args.torch_threads))  # fmt: skip
         try:
             client = BatonClient(server.url, token=server.token, timeout=120)
             health, echo = [], []

@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="folder whose files jobs may read by server path (repeatable)")
     parser.add_argument("--workers", type=int, help="worker threads for jobs (default 2)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: one per core)")
     parser.add_argument("--runtime", choices=("torch", "onnx"), help="inference runtime (default torch)")
     parser.add_argument("--library", dest="library_url", help="motion library URL (sqlite:///... or postgresql://...)")
     parser.add_argument("--retrieval-model", help="retrieval model run folder used by library search")
@@ -46,7 +47,8 @@ def settings_from_args(args: argparse.Namespace):
     from backend.settings import Settings
 
     keys = ("host", "port", "allow_remote", "config_file", "allowed_roots", "workers", "device", "runtime",
-            "library_url", "retrieval_model", "max_upload_mb", "max_json_mb", "result_ttl_s")  # fmt: skip
+            "library_url", "retrieval_model", "torch_threads", "max_upload_mb", "max_json_mb",
+            "result_ttl_s")  # fmt: skip
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.checkpoint:
         pairs = [item.partition("=") for item in args.checkpoint]
@@ -71,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)  # this process serves; see the setting's help
+    if settings.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     app = create_app(settings)
     where = "settings.token" if settings.token else str(token_path(settings))
     log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)

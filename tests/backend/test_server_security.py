@@ -247,3 +247,22 @@ def test_token_created_once_under_xdg_config_home(tmp_path: Path, monkeypatch: p
     first = load_or_create_token(settings)
     assert load_or_create_token(settings) == first and default_token_path().read_text().strip() == first
     assert os.stat(tmp_path / "baton").st_mode & 0o077 == 0
+
+
+def test_unexpected_failures_answer_500_with_the_error_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A bug inside a request handler never leaks a traceback: 500 with the structured body."""
+    from fastapi.testclient import TestClient
+
+    import backend.app
+
+    def broken(request, settings):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(backend.app, "prepare_retarget", broken)
+    app = backend.app.create_app(Settings(token="s" * 32, work_dir=tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as http:
+        answer = http.post("/jobs/retarget", json={"source_clip_id": 1, "target": "smpl24"},
+                           headers={"Authorization": "Bearer " + "s" * 32})  # fmt: skip
+    assert answer.status_code == 500
+    _assert_error_body(answer.json(), "internal_error")
+    assert "Traceback" not in answer.text and "solver exploded" in answer.json()["detail"]
