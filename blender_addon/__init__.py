@@ -8,18 +8,18 @@ Registration is symmetric: :func:`register` adds :data:`classes`, ``Scene.baton`
 :func:`unregister` cancels running jobs, removes the timer, stops a backend it started, and removes everything in
 reverse order, so enable -> disable -> enable leaves nothing stale.
 
-Outside Blender (the backend and tests import ``blender_addon.wire`` / ``client`` / ``mapping``) there is no ``bpy``;
-the package then imports none of its Blender modules.
+The Blender modules load only when ``bpy`` is already imported (always so when Blender loads an add-on). Anywhere
+else (the backend, plain-Python tests and scripts importing ``blender_addon.wire`` / ``client`` / ``mapping``)
+importing the package pulls in neither ``bpy`` nor any Blender module.
 """
 
 from __future__ import annotations
 
-try:
-    import bpy
-except ImportError:  # imported by the backend or by plain-Python tests: only the bpy-free modules are used
-    bpy = None
+import sys
 
-if bpy is not None:
+if "bpy" in sys.modules:
+    import bpy
+
     from . import jobs, operators, operators_rig, panels, pipelines, preferences, properties, server
 
     classes = (
