@@ -113,13 +113,16 @@ def test_generate_onto_a_mixamo_rig_reject_and_undo_restore_the_previous_action(
 ):
     obj = build_mixamo_rig()
     idle = give_idle_action(obj)
+    # The music is already in the scene as a sound strip: generate from it and do not add another.
+    clean_scene.sequence_editor_create().strips.new_sound("music", str(shared_audio), 1, 1)
     settings = clean_scene.baton
-    settings.audio_path, settings.target, settings.add_sound_strip = str(shared_audio), "ACTIVE", False
+    settings.audio_source, settings.target, settings.add_sound_strip = "STRIP", "ACTIVE", False
     bpy.ops.ed.undo_push(message="mixamo rig with Idle")
 
     run_generate(clean_scene, wait_jobs, addon)
     obj = settings.pending_object
     assert obj.name == "MixamoRig" and obj.animation_data.action.name != "Idle"
+    assert len(clean_scene.sequence_editor.strips) == 1
     assert abs(settings.pending_action.frame_range[1] - MUSIC_FRAMES) <= 1
     heads = world_heads(obj, ["mixamorig:RightHand", "mixamorig:LeftHand"], list(range(1, MUSIC_FRAMES, 45)))
     assert np.linalg.norm(heads - heads.mean(0), axis=2).max() > 0.05, "Mixamo hands must move"
