@@ -72,3 +72,21 @@ def test_enable_disable_enable_leaves_nothing_stale(addon, clean_scene):
     assert jobs.runner().jobs == [] and not bpy.app.timers.is_registered(jobs.poll)
     # Exactly one report listener after re-enabling (no duplicates from the first registration).
     assert jobs.runner().listeners.count(sys.modules[ADDON_MODULE + ".pipelines"].report_finished) == 1
+
+
+def test_manifest_passes_blenders_own_strict_validation():
+    import os
+    import tomllib
+
+    # bpy's package is <version>/scripts/modules/bpy; Blender's extension tooling is <version>/scripts/addons_core
+    cli = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(bpy.__file__))), "addons_core", "bl_pkg", "cli")
+    sys.path.insert(0, cli)
+    try:
+        import blender_ext
+    finally:
+        sys.path.remove(cli)
+    with open(REPO / "blender_addon" / "blender_manifest.toml", "rb") as handle:
+        manifest = tomllib.load(handle)
+    result = blender_ext.pkg_manifest_from_dict_and_validate(manifest, from_repo=False, strict=True)
+    assert not isinstance(result, str), result  # the validator returns the error text, or the parsed manifest
+    assert result.id == "baton" and result.blender_version_min == "4.2.0"
