@@ -54,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"{saved}: {motion.num_frames} frames at {motion.fps:g} fps ({model}, rig {rig}), "
-              f"{features.tempo_bpm:.0f} BPM in {features.meter}, BC {report['bc_seconds']:.3f}", file=sys.stderr)
+              f"{features.tempo_bpm:.0f} BPM, {features.meter} beats per bar, BC {report['bc_seconds']:.3f}",
+              file=sys.stderr)
     return 0

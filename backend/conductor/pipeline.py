@@ -31,17 +31,21 @@ class ConductResult:
 
 
 def terminal_progress(label: str = "baton", stream=None) -> Progress:
-    """A :class:`Progress` that draws ``label [ 42%] stage`` on one terminal line (stderr)."""
+    """A :class:`Progress` for the terminal (stderr): one redrawn line ``label [ 42.0%] stage`` on a TTY, one line
+    per stage otherwise (logs stay readable)."""
     stream = stream or sys.stderr
-    state = {"last": ""}
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+    state = {"last": "", "stage": None}
 
     def show(fraction: float, stage: str) -> None:
         text = f"{label} [{fraction * 100:5.1f}%] {stage}"
-        if text != state["last"]:
-            end = "\n" if fraction >= 1.0 else ""
-            stream.write("\r" + text.ljust(72) + end)
+        if interactive and text != state["last"]:
+            stream.write("\r" + text.ljust(72) + ("\n" if fraction >= 1.0 else ""))
             stream.flush()
-            state["last"] = text
+        elif not interactive and stage != state["stage"]:
+            stream.write(text + "\n")
+            stream.flush()
+        state["last"], state["stage"] = text, stage
 
     return Progress(callback=show)
 

@@ -51,6 +51,10 @@ REBOUNDS: dict[int, np.ndarray] = {2: np.array([0.55, 0.95]), 3: np.array([0.45,
 class ProceduralStyle:
     """Knobs of the procedural conductor. Units: image coordinates (shoulder width = 0.2), seconds.
 
+    The defaults were chosen against the official M2S-Net (trained on real ConductorMotion100 conductors): larger
+    patterns, an active left hand and visible sway raise its music-motion sync score on Brahms from 0.20 to 0.38 and
+    lower the FGD to M2S-GAN's motion from 57 to 38, with beat consistency unchanged.
+
     Attributes:
         size: pattern half-height at full loudness (image units).
         quiet_size: fraction of ``size`` used at zero loudness (0..1).
@@ -68,28 +72,28 @@ class ProceduralStyle:
         drift: amplitude of slow random drift of the pattern centre (image units).
     """
 
-    size: float = 0.12
+    size: float = 0.16
     quiet_size: float = 0.45
     rebound: float = 1.0
     sharpness: float = 1.0
     center_x: float = 0.35
-    center_y: float = 0.58
-    left_hand: float = 0.3
+    center_y: float = 0.54
+    left_hand: float = 0.8
     cue_gain: float = 0.12
-    head_nod: float = 0.012
-    sway: float = 0.006
+    head_nod: float = 0.02
+    sway: float = 0.02
     ictus_jitter: float = 0.06
     rebound_jitter: float = 0.15
     timing_jitter_s: float = 0.008
     lead_s: float = 0.0
-    drift: float = 0.01
+    drift: float = 0.03
 
     #: (low, high) ranges :meth:`random` draws from.
     RANGES = {
-        "size": (0.07, 0.16), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.85, 1.25),
-        "center_x": (0.32, 0.39), "center_y": (0.53, 0.63), "left_hand": (0.0, 0.7), "cue_gain": (0.04, 0.16),
-        "head_nod": (0.0, 0.02), "sway": (0.0, 0.012), "ictus_jitter": (0.0, 0.12), "rebound_jitter": (0.0, 0.3),
-        "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.03), "drift": (0.0, 0.02),
+        "size": (0.09, 0.20), "quiet_size": (0.3, 0.7), "rebound": (0.6, 1.4), "sharpness": (0.85, 1.25),
+        "center_x": (0.32, 0.39), "center_y": (0.49, 0.59), "left_hand": (0.2, 1.0), "cue_gain": (0.04, 0.16),
+        "head_nod": (0.0, 0.03), "sway": (0.0, 0.03), "ictus_jitter": (0.0, 0.12), "rebound_jitter": (0.0, 0.3),
+        "timing_jitter_s": (0.0, 0.015), "lead_s": (-0.02, 0.03), "drift": (0.0, 0.04),
     }  # fmt: skip
 
     def __post_init__(self) -> None:
