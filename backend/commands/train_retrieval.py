@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -88,6 +87,21 @@ def build_config(args: argparse.Namespace):
     return config
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The training command as a user would type it (for the model card)."""
+    parts = ["baton", "train", "retrieval", "--encoder", args.encoder]
+    for flag in ("steps", "batch_size", "layers", "d_model", "captions_per_label", "limit_per_group", "text_encoder",
+                 "vit_weights"):  # fmt: skip
+        value = getattr(args, flag)
+        if value is not None:
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    if args.sources != "bandai1,bandai2,cmu131":
+        parts += ["--sources", args.sources]
+    if args.seed:
+        parts += ["--seed", str(args.seed)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -118,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
               "train_seconds": round(seconds, 1), "first_loss": losses[0], "final_loss": losses[-1]}  # fmt: skip
     if not args.no_eval:
         metrics = evaluate(model, clips, "all")
-        command = "baton train retrieval " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+        command = _command_line(args)
         write_model_card(output, config, clips, metrics,
                          {"seconds": seconds, "final_loss": losses[-1], "command": command.strip()})  # fmt: skip
         result["metrics"] = metrics

@@ -38,15 +38,19 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
             "mean_ms": round(float(values.mean()), 3)}  # fmt: skip
 
 
+def neighbour_distance(vectors: np.ndarray) -> float:
+    """Median Euclidean distance between each unit vector ``(N, D)`` and its nearest other vector."""
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.median(np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity.max(axis=1)))))
+
+
 def synthesise(
     library: Library, embedder: Embedder, base_ids: np.ndarray, base_vectors: np.ndarray, count: int,
     rng: np.random.Generator, noise: float = 0.5, batch: int = 5000,
 ) -> None:  # fmt: skip
     """Add ``count`` synthetic clips augmented from ``base_vectors`` (module docstring) to ``library``."""
-    similarity = base_vectors @ base_vectors.T
-    np.fill_diagonal(similarity, -np.inf)
-    nearest = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity.max(axis=1)))  # Euclidean distance of unit vectors
-    sigma = noise * float(np.median(nearest))
+    sigma = noise * neighbour_distance(base_vectors)
     records = {r.clip_id: r for r in library.store.clips(base_ids.tolist())}
     motions = {i: library.get_motion(int(i)) for i in base_ids.tolist()}
     blobs = {i: encode_motion(m.positions[:8], m.fps, m.skeleton) for i, m in motions.items()}
@@ -121,7 +125,10 @@ def run_benchmark(
             setup["text_encoder_only"] = _percentiles(encoder_times)
             # "more like this" queries: real clip embeddings, slightly perturbed (in-distribution for the index)
             picks = rng.integers(0, len(base_ids), queries)
-            motion_queries = normalise(base_vectors[picks] + rng.normal(0, 0.02, (queries, base_vectors.shape[1])))
+            scale = 0.5 * neighbour_distance(base_vectors) / np.sqrt(base_vectors.shape[1])
+            motion_queries = normalise(base_vectors[picks] + rng.normal(0, scale, base_vectors[picks].shape))
+            setup["real_clip_neighbour_distance"] = round(neighbour_distance(base_vectors), 4)
+            setup["real_clip_mean_cosine"] = round(float((base_vectors @ base_vectors.T).mean()), 4)
             results = []
             for size in sizes:
                 started = time.perf_counter()

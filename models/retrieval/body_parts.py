@@ -128,7 +128,6 @@ def _effectors_by_name(skeleton: Skeleton) -> dict[str, int] | None:
     }
     if any(v is None for v in found.values()):
         return None
-    # Prefer the deepest descendant along a foot's own chain (a toe after an ankle) when its name also matches.
     return found  # type: ignore[return-value]
 
 
@@ -224,30 +223,38 @@ def _chain_weights(skeleton: Skeleton, chain: tuple[int, ...], rest: np.ndarray)
     return weights
 
 
+def _chains(skeleton: Skeleton, effectors: dict[str, int]) -> tuple[tuple[int, ...], ...]:
+    """Tree paths pelvis -> feet / head and chest -> hands. Raises ``ValueError`` when they are not paths."""
+    pelvis = _lowest_common_ancestor(skeleton, effectors["left_foot"], effectors["right_foot"])
+    chest = _lowest_common_ancestor(skeleton, effectors["left_hand"], effectors["right_hand"])
+    return (
+        _path(skeleton, pelvis, effectors["right_foot"]),
+        _path(skeleton, pelvis, effectors["left_foot"]),
+        _path(skeleton, pelvis, effectors["head"]),
+        _path(skeleton, chest, effectors["right_hand"]),
+        _path(skeleton, chest, effectors["left_hand"]),
+    )
+
+
 def body_parts(skeleton: Skeleton) -> BodyParts:
     """The five body-part chains of ``skeleton`` and the joints -> 80 points map.
 
+    Joint names are tried first; when they do not identify the five end effectors, or the named joints do not form
+    tree paths from the pelvis and chest, the topology fallback is used.
+
     Raises:
-        ValueError: when neither the joint names nor the topology identify two legs, a spine and two arms.
+        ValueError: when neither the joint names nor the topology identify two legs, a spine and two arms, or the
+            rest pose has zero-length legs and spine.
     """
+    chains, method = None, "names"
     effectors = _effectors_by_name(skeleton)
-    method = "names"
-    if effectors is None:
-        effectors, method = _effectors_by_topology(skeleton), "topology"
-    pelvis = _lowest_common_ancestor(skeleton, effectors["left_foot"], effectors["right_foot"])
-    chest = _lowest_common_ancestor(skeleton, effectors["left_hand"], effectors["right_hand"])
-    try:
-        chains = (
-            _path(skeleton, pelvis, effectors["right_foot"]),
-            _path(skeleton, pelvis, effectors["left_foot"]),
-            _path(skeleton, pelvis, effectors["head"]),
-            _path(skeleton, chest, effectors["right_hand"]),
-            _path(skeleton, chest, effectors["left_hand"]),
-        )
-    except ValueError:
-        if method == "topology":
-            raise
-        return _from_topology(skeleton)
+    if effectors is not None:
+        try:
+            chains = _chains(skeleton, effectors)
+        except ValueError:
+            chains = None
+    if chains is None:
+        chains, method = _chains(skeleton, _effectors_by_topology(skeleton)), "topology"
     rest = skeleton.rest_positions().astype(np.float64)
     weights = np.concatenate([_chain_weights(skeleton, c, rest) for c in chains]).astype(np.float32)
 
@@ -258,18 +265,6 @@ def body_parts(skeleton: Skeleton) -> BodyParts:
     if not height > 0:
         raise ValueError(f"skeleton {skeleton.name!r}: zero-length legs and spine in the rest pose")
     return BodyParts(chains=chains, weights=weights, height=height, method=method)
-
-
-def _from_topology(skeleton: Skeleton) -> BodyParts:
-    parts = body_parts(
-        Skeleton(
-            name=skeleton.name + ":topology",
-            joint_names=tuple(f"joint{j}" for j in range(skeleton.num_joints)),
-            parents=skeleton.parents,
-            rest_offsets=skeleton.rest_offsets,
-        )
-    )
-    return parts
 
 
 def joints_to_points(positions: np.ndarray, parts: BodyParts) -> np.ndarray:

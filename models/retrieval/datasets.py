@@ -83,7 +83,7 @@ def _labels(cfg_dir: Path) -> tuple[list[str], list[str]]:
     return read("content_label.txt"), read("style_label.txt")
 
 
-def bandai_labels(folder: Path, source: str) -> list[tuple[Path, str, str]]:
+def bandai_labels(folder: Path) -> list[tuple[Path, str, str]]:
     """``(bvh path, content, style)`` for every labelled clip of an (unpacked) Bandai Namco dataset folder.
 
     Raises:
@@ -143,14 +143,14 @@ def kit_texts_by_cmu_trial(annotations: Path) -> dict[str, list[str]]:
 def _source_clips(source: str, data_dir: Path, tmp: str, progress: Progress | None) -> list[tuple[Clip, Path]]:
     if source == "bandai1":
         return [(Clip(bvh.stem, "bandai1", c, s), bvh)
-                for bvh, c, s in bandai_labels(data_dir / "bandai_namco_motion_dataset1", "bandai1")]  # fmt: skip
+                for bvh, c, s in bandai_labels(data_dir / "bandai_namco_motion_dataset1")]  # fmt: skip
     if source == "bandai2":
         archive = data_dir / BANDAI2_ARCHIVE
         if progress:
             progress.update(0.0, "unpacking Bandai Namco dataset-2")
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
-        return [(Clip(bvh.stem, "bandai2", c, s), bvh) for bvh, c, s in bandai_labels(Path(tmp), "bandai2")]
+        return [(Clip(bvh.stem, "bandai2", c, s), bvh) for bvh, c, s in bandai_labels(Path(tmp))]
     from models.retrieval.captions import cmu_captions
 
     descriptions = cmu_descriptions(data_dir / "cmu_mocap_index" / "cmu_mocap_clip_descriptions.csv")
@@ -220,7 +220,7 @@ def load_clips(
     data_dir: Path,
     *,
     sources: tuple[str, ...] = ("bandai1", "bandai2", "cmu131"),
-    fps: float = 20.0,
+    fps: float = 10.0,
     cache_dir: Path | None = None,
     limit_per_group: int | None = None,
     progress: Progress | None = None,

@@ -80,3 +80,28 @@ def test_loading_reports_what_is_missing(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="encoder must be one of"):
         load_retrieval_model(tmp_path)
+
+
+def test_local_pretrained_weights_load_from_folders(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    from models.retrieval.text import SentenceEncoder, resolve_text_encoder_path
+
+    torch.manual_seed(0)
+    vit = ViTModel(ViTConfig(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=64), add_pooling_layer=False)  # fmt: skip
+    vit.save_pretrained(tmp_path / "vit")
+    encoder = PatchMotionEncoder(PatchConfig(frames=32, pretrained=str(tmp_path / "vit")), embed_dim=8).eval()
+    torch.testing.assert_close(encoder.vit.embeddings.patch_embeddings.projection.weight,
+                               vit.embeddings.patch_embeddings.projection.weight)  # fmt: skip
+    assert encoder(torch.randn(2, 3, 32, 80)).shape == (2, 8)  # 2 x 5 patches; positions interpolated
+
+    folder = resolve_text_encoder_path("all-MiniLM-L6-v2")
+    by_path = SentenceEncoder(str(folder))
+    embeddings = by_path.encode(["a person walks", "someone strolls forward", "a person bows"])
+    assert embeddings.shape == (3, 384) and by_path.dim == 384
+    assert embeddings[0] @ embeddings[1] > embeddings[0] @ embeddings[2]  # a real sentence encoder
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        resolve_text_encoder_path(str(tmp_path))
+    with pytest.raises(TypeError):
+        by_path.encode("not a list")

@@ -18,7 +18,7 @@ from models.retrieval.captions import (
     caption_pool,
     mine_kit_texts,
 )
-from models.retrieval.datasets import assign_split, load_clips
+from models.retrieval.datasets import assign_split, bandai_labels, load_clips
 from models.retrieval.encoders import PatchConfig, TMRConfig
 from models.retrieval.evaluation import evaluate, hit_rates
 from models.retrieval.freeform_queries import CONTENT_QUERIES
@@ -141,3 +141,19 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     assert metrics["freeform"]["content"]["queries"] > 0
     assert main(["eval", "retrieval", "--run", str(tmp_path / "missing"), *common]) == 1
     assert main(["train", "retrieval", "-o", str(run_dir), "--steps", "0", *common]) == 1
+
+
+def test_every_bandai_label_has_captions(shared_data, bandai_dataset2_dir):
+    one = bandai_labels(shared_data / "bandai_namco_motion_dataset1")
+    two = bandai_labels(bandai_dataset2_dir)
+    assert len(one) == 174 and len(two) == 2762
+    assert {c for _, c, _ in two} == {"walk", "walk-turn-left", "walk-turn-right", "run", "wave-both-hands",
+                                      "wave-left-hand", "wave-right-hand", "raise-up-both-hands",
+                                      "raise-up-left-hand", "raise-up-right-hand"}  # fmt: skip
+    assert len({s for _, _, s in two}) == 7
+    for _, content, style in one + two:
+        assert canonical_caption(content, style).startswith("a person ")
+    labels = {(c, s) for _, c, s in two}
+    assert len(labels) == 70
+    with pytest.raises(ValueError, match="unknown content"):
+        canonical_caption("moonwalk", None)
