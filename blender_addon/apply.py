@@ -1,11 +1,12 @@
 """Write a retargeted motion onto an armature as ONE Action with bulk F-curves (bpy + numpy only).
 
 Keys are written per F-curve with ``keyframe_points.add(count)`` and ``keyframe_points.foreach_set("co", ...)``
-(linear interpolation), which is orders of magnitude faster than ``keyframe_insert`` per key
-(``baton bench retarget`` measures the ratio). Blender 4.4+ / 5.x store F-curves in layered, slotted actions
-(``action.layers[0].strips[0].channelbag(slot).fcurves``; Blender 5 removed ``Action.fcurves``); Blender 4.2 LTS
-uses the legacy ``action.fcurves``. Each bone is keyed in its own rotation mode: quaternion, axis-angle or any Euler
-order. Nothing is changed when the input is invalid, and the whole write is a single undo step.
+(one key per frame, Blender's default auto-clamped Bezier between them), which is orders of magnitude faster than
+``keyframe_insert`` per key (``baton bench retarget`` measures the ratio). Blender 4.4+ / 5.x store F-curves in
+layered, slotted actions (``action.layers[0].strips[0].channelbag(slot).fcurves``; Blender 5 removed
+``Action.fcurves``); Blender 4.2 LTS uses the legacy ``action.fcurves``. Each bone is keyed in its own rotation mode:
+quaternion, axis-angle or any Euler order. Nothing is changed when the input is invalid, and the whole write is a
+single undo step.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import space
-
-#: ``FCurveKeyframePoint.interpolation`` enum value for LINEAR (CONSTANT 0, LINEAR 1, BEZIER 2).
-LINEAR = 1
+from . import rigs, space
 
 
 def _check(obj, bone_names: Sequence[str], rotations, root_translation, fps: float) -> tuple[np.ndarray, ...]:
@@ -71,8 +69,7 @@ def _write(fcurve, frames: np.ndarray, values: np.ndarray) -> None:
     co = np.empty(2 * count, dtype=np.float32)
     co[0::2], co[1::2] = frames, values
     points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(count, LINEAR, dtype=np.int32))
-    fcurve.update()
+    fcurve.update()  # sorts and computes Blender's default (auto-clamped Bezier) handles
 
 
 def key_frames(num_frames: int, fps: float, scene_fps: float, frame_start: float) -> np.ndarray:
@@ -103,7 +100,8 @@ def apply_motion(
 
     Args:
         obj: the armature object (its rest pose must be the rig the motion was retargeted onto, e.g. built by
-            :func:`.rigs.build_armature` or read by :func:`.rigs.armature_rig_dict`).
+            :func:`.rigs.build_armature` or read by :func:`.rigs.armature_rig_dict`; the object's rotation and scale
+            are part of that rig, its location places the motion).
         bone_names: ``J`` bone names in the order of ``rotations``.
         rotations: ``(T, J, 4)`` (w, x, y, z) local rotations of the retargeted Motion: backend space, Skeleton
             convention (``RetargetResult.motion.rotations``). They are converted to each bone's rest frame and
@@ -130,11 +128,10 @@ def apply_motion(
     import bpy
 
     rotations, root_translation = _check(obj, bone_names, rotations, root_translation, fps)
-    rest = np.array(
-        [[list(row) for row in obj.data.bones[name].matrix_local] for name in bone_names], dtype=np.float64
-    )
-    rest[:, :3, :3] /= np.linalg.norm(rest[:, :3, :3], axis=1, keepdims=True)
+    rest, object_scale = rigs.rest_frames_of(obj, bone_names)  # the frames armature_rig_dict reports
     pose, location = space.to_pose_space(rotations, root_translation, rest)
+    if location is not None:
+        location = location / object_scale  # pose locations are in armature units
     scene = bpy.context.scene
     scene_fps = scene.render.fps / scene.render.fps_base if match_scene_fps else fps
     frames = key_frames(rotations.shape[0], fps, scene_fps, frame_start)

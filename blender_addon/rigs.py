@@ -28,17 +28,18 @@ BUILTIN_RIGS: dict[str, dict[str, Any]] = {
         ],
         "parents": [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21],
         "rest_offsets": [
-            (0.0, 0.91662, 0.0), (0.1031, 0.0, 0.0), (-0.1099, 0.0, 0.0), (0.0, 0.1316, 0.0), (0.0, -0.3936, 0.0),
-            (0.0, -0.3902, 0.0), (0.0, 0.1432, 0.0), (0.0, -0.4324, 0.0), (0.0, -0.4256, 0.0), (0.0, 0.0574, 0.0),
-            (0.0, 0.0, 0.1434), (0.0, 0.0, 0.1494), (0.0, 0.2194, 0.0), (0.1375, 0.0, 0.0), (-0.1434, 0.0, 0.0),
-            (0.0, 0.0, 0.103), (0.1316, 0.0, 0.0), (-0.123, 0.0, 0.0), (0.2568, 0.0, 0.0), (-0.2631, 0.0, 0.0),
-            (0.266, 0.0, 0.0), (-0.2699, 0.0, 0.0), (0.085, 0.0, 0.0), (-0.085, 0.0, 0.0),
+            (0.0, 0.91662, 0.0), (0.103074, 0.0, 0.0), (-0.109883, 0.0, 0.0), (0.0, 0.131568, 0.0),
+            (0.0, -0.393623, 0.0), (0.0, -0.390188, 0.0), (0.0, 0.14319, 0.0), (0.0, -0.432433, 0.0),
+            (0.0, -0.425643, 0.0), (0.0, 0.057365, 0.0), (0.0, 0.0, 0.143382), (0.0, 0.0, 0.149419),
+            (0.0, 0.21936, 0.0), (0.137487, 0.0, 0.0), (-0.143383, 0.0, 0.0), (0.0, 0.103039, 0.0),
+            (0.131614, 0.0, 0.0), (-0.122984, 0.0, 0.0), (0.25684, 0.0, 0.0), (-0.263092, 0.0, 0.0),
+            (0.266012, 0.0, 0.0), (-0.269876, 0.0, 0.0), (0.085, 0.0, 0.0), (-0.085, 0.0, 0.0),
         ],
     },
     "kit21": {
         "joint_names": [
-            "root", "BP", "BT", "BLN", "BUN", "LS", "LE", "LW", "RS", "RE", "RW", "LH", "LK", "LA", "LMrot", "LF",
-            "RH", "RK", "RA", "RMrot", "RF",
+            "root", "BP", "BT", "BLN", "BUN", "LS", "LE", "LW", "RS", "RE", "RW", "LH", "LK", "LA", "LMrot", "LF", "RH",
+            "RK", "RA", "RMrot", "RF",
         ],
         "parents": [-1, 0, 1, 2, 3, 3, 5, 6, 3, 8, 9, 0, 11, 12, 13, 14, 0, 16, 17, 18, 19],
         "rest_offsets": [
@@ -50,8 +51,8 @@ BUILTIN_RIGS: dict[str, dict[str, Any]] = {
     },
     "coco13": {
         "joint_names": [
-            "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-            "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+            "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+            "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
         ],
         "parents": [-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6],
         "rest_offsets": [
@@ -198,9 +199,11 @@ def build_armature(rig: dict[str, Any], name: str = "Baton Rig", collection=None
 def armature_rig_dict(obj) -> dict[str, Any]:
     """The rest pose of an armature object as a rig dict in backend space (``TargetRig.from_dict`` reads it).
 
-    Bones are listed parents first. Rest frames are the bones' ``matrix_local`` (armature space, bone roll
-    included) converted by :mod:`.space`; the object's own transform is not included (motions are applied in
-    armature space). With several root bones only the largest hierarchy is kept.
+    Bones are listed parents first. Rest frames are the bones' ``matrix_local`` (bone roll included) turned and
+    scaled by the object's rotation and scale (:func:`rest_frames_of`), then converted by :mod:`.space`: an FBX
+    import lying on its back in armature space with a 0.01 object scale reads as an upright rig in metres. The
+    object's location is not included, so a motion plays from wherever the object stands. With several root bones
+    only the largest hierarchy is kept.
 
     Raises:
         ValueError: when ``obj`` is not an armature or has no bones.
@@ -238,11 +241,31 @@ def armature_rig_dict(obj) -> dict[str, Any]:
                 rest.append(bone)
         pending = rest
     index = {b.name: i for i, b in enumerate(ordered)}
-    frames = np.array([[list(row) for row in b.matrix_local] for b in ordered], dtype=np.float64)
-    frames[:, :3, :3] /= np.linalg.norm(frames[:, :3, :3], axis=1, keepdims=True)  # drop any bone scale
+    frames, _ = rest_frames_of(obj, [b.name for b in ordered])
     return {
         "name": obj.name,
         "joint_names": [b.name for b in ordered],
         "parents": [index[b.parent.name] if b.parent is not None else -1 for b in ordered],
         "rest_world": space.frames_to_backend(frames).tolist(),
     }
+
+
+def rest_frames_of(obj, bone_names) -> tuple[np.ndarray, float]:
+    """Rest frames ``(J, 4, 4)`` (Blender axes) of the named bones with the object's rotation and uniform scale
+    applied (not its location), and that scale.
+
+    ``frame = [R_obj B | s R_obj head]`` for a bone with rest matrix ``[B | head]`` (``matrix_local``), object
+    rotation ``R_obj`` and scale ``s`` (the mean of the object's axis scales).
+    """
+    linear = np.array([list(row) for row in obj.matrix_world.to_3x3()], dtype=np.float64)
+    axis_scales = np.linalg.norm(linear, axis=0)
+    scale = float(axis_scales.mean())
+    if scale <= 0 or not np.isfinite(scale):
+        raise ValueError(f"armature {obj.name!r} has a zero or invalid object scale")
+    rotation = linear / axis_scales
+    local = np.array([[list(row) for row in obj.data.bones[n].matrix_local] for n in bone_names], dtype=np.float64)
+    frames = np.tile(np.eye(4), (len(bone_names), 1, 1))
+    basis = local[:, :3, :3] / np.linalg.norm(local[:, :3, :3], axis=1, keepdims=True)  # drop any bone scale
+    frames[:, :3, :3] = rotation @ basis
+    frames[:, :3, 3] = scale * local[:, :3, 3] @ rotation.T
+    return frames, scale

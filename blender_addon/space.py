@@ -172,7 +172,7 @@ def quat_continuous(quaternions: np.ndarray) -> np.ndarray:
     """Flip signs along axis 0 so consecutive quaternions lie in the same hemisphere (smooth F-curves)."""
     q = np.array(quaternions, dtype=np.float64)
     if q.shape[0] > 1:
-        dots = np.einsum("t...i,t...i->t...", q[1:], q[:-1])
+        dots = (q[1:] * q[:-1]).sum(axis=-1)
         flips = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
         q[1:] *= flips[..., None]
     return q

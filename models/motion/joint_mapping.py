@@ -130,7 +130,12 @@ def canonical_names(joint_names: Sequence[str]) -> tuple[str | None, dict[str, s
     Returns:
         ``(convention name or None when nothing matched, {canonical joint: joint name})``.
     """
-    normalized = {normalize_name(n): n for n in joint_names}
+    normalized: dict[str, str] = {}
+    for name in joint_names:  # on a name clash (Rigify's control "shoulder.L" vs "DEF-shoulder.L") deform bones win
+        key = normalize_name(name)
+        deform = str(name).upper().startswith("DEF-")
+        if key not in normalized or (deform and not normalized[key].upper().startswith("DEF-")):
+            normalized[key] = name
     best: tuple[int, str | None, dict[str, str]] = (0, None, {})
     for convention, table in CONVENTIONS.items():
         found = {c: normalized[normalize_name(n)] for c, n in table.items() if normalize_name(n) in normalized}

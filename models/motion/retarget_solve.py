@@ -21,15 +21,27 @@ PRIOR_WEIGHT = 0.02
 REST_AGREEMENT_DEG = 20.0
 #: The same prior for joints with several mapped descendants (only breaks ties when their directions are collinear).
 MULTI_PRIOR_WEIGHT = 1e-5
+#: Bones shorter than this (metres) have no direction.
 MIN_LENGTH = 1e-4
 _UPPER_LIMBS = {"left_hip", "right_hip", "left_shoulder", "right_shoulder"}
 _LEG_HINGES = {"left_hip", "right_hip", "left_knee", "right_knee"}
 _ARM_HINGES = {"left_shoulder", "right_shoulder", "left_elbow", "right_elbow"}
 
 
-
 class Plan:
-    """Index bookkeeping for one source -> target pairing."""
+    """Index bookkeeping for one source -> target pairing.
+
+    Attributes:
+        names, parents: the target's joints.
+        rest: ``(J, 3)`` float64 target rest positions (metres).
+        source_of: ``(J,)`` int source joint index per target joint (``-1`` unmapped).
+        role / joint_of: target joint index <-> canonical name (:mod:`models.motion.joint_mapping`).
+        ancestor: nearest mapped ancestor per joint (``-1`` none).
+        descendants: nearest mapped descendants per joint.
+        aims: the descendants whose directions define a joint's rotation (looking through zero-length bones).
+        top: mapped joints without a mapped ancestor.
+        forward: ``(3,)`` the target's facing direction in its rest pose.
+    """
 
     def __init__(self, rig: TargetRig, source_names: tuple[str, ...], mapping: dict[str, str]) -> None:
         self.names, self.parents = rig.joint_names, rig.parents
@@ -63,6 +75,7 @@ class Plan:
         self.forward = self._forward_axis()
 
     def mapped(self, j: int) -> bool:
+        """Whether target joint ``j`` has a source joint."""
         return bool(self.source_of[j] >= 0)
 
     def _forward_axis(self) -> np.ndarray:
@@ -144,7 +157,7 @@ def solve_joint(plan: Plan, j: int, src: np.ndarray, prior: np.ndarray, from_sou
 
 
 def root_motion(trajectory: np.ndarray, mode: str, fps: float) -> np.ndarray:
-    """Apply a root mode to a (scaled) pelvis trajectory ``(T, 3)``."""
+    """Apply a root mode (``full``, ``inplace``, ``height``) to a scaled pelvis trajectory ``(T, 3)`` (metres)."""
     out = trajectory.copy()
     if mode == "inplace":
         # The travel is a Savitzky-Golay fit (quadratic over ~1 s: a gait cycle, so no lag at starts and stops);
@@ -162,6 +175,12 @@ def root_motion(trajectory: np.ndarray, mode: str, fps: float) -> np.ndarray:
 
 
 def leg_length(points_of, roles: dict[str, int]) -> float | None:
+    """Mean over both legs of hip-knee + knee-ankle length (median over frames), ``None`` without a full leg.
+
+    Args:
+        points_of: joint index -> positions ``(3,)`` or ``(T, 3)``.
+        roles: canonical name -> joint index.
+    """
     lengths = []
     for side in ("left", "right"):
         names = [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]

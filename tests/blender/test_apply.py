@@ -3,6 +3,8 @@ read back from the evaluated pose (real ``bpy``)."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -20,26 +22,35 @@ REPO = Path(__file__).resolve().parents[2]
 BACKEND_PYTHON = REPO / ".venv" / "bin" / "python"
 CLIP = "bandai_namco_motion_dataset1/data/dataset-1_walk_normal_001.bvh"
 _SOLVE = """
-import sys, numpy as np
+import json, sys, numpy as np
 from models.motion import load_bvh
-from models.motion.retarget import retarget
-result = retarget(load_bvh(sys.argv[1]), "smpl24")
+from models.motion.retarget import TargetRig, retarget
+target = TargetRig.from_dict(json.loads(open(sys.argv[3]).read())) if len(sys.argv) > 3 else "smpl24"
+result = retarget(load_bvh(sys.argv[1]), target)
 motion = result.motion
 np.savez(sys.argv[2], rotations=motion.rotations, root=motion.root_translation, positions=motion.positions,
          fps=motion.fps, names=np.array(motion.skeleton.joint_names))
 """
 
 
-@pytest.fixture(scope="module")
-def solution(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The solver's output for a Bandai walk on SMPL-24, computed by the backend environment (scipy lives there)."""
+def _solve(bvh: Path, folder: Path, rig: dict | None = None) -> dict:
+    """Run the solver in the backend environment (scipy lives there) and load its output."""
     if not BACKEND_PYTHON.exists():
         pytest.fail(f"the backend environment {BACKEND_PYTHON} is missing; run scripts/setup.sh")
-    out = tmp_path_factory.mktemp("solve") / "solution.npz"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run([str(BACKEND_PYTHON), "-c", _SOLVE, str(shared_data / CLIP), str(out)], env=env, check=True)
+    out = folder / "solution.npz"
+    args = [str(BACKEND_PYTHON), "-c", _SOLVE, str(bvh), str(out)]
+    if rig is not None:
+        (folder / "rig.json").write_text(json.dumps(rig))
+        args.append(str(folder / "rig.json"))
+    subprocess.run(args, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     with np.load(out) as data:
         return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def solution(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The solver's output for a Bandai walk on SMPL-24."""
+    return _solve(shared_data / CLIP, tmp_path_factory.mktemp("solve"))
 
 
 @pytest.fixture()
@@ -117,6 +128,45 @@ def test_rolls_and_rotation_modes_are_respected(fresh_scene, solution):
     names = [str(n) for n in solution["names"]]
     apply.apply_motion(obj, names, solution["rotations"], solution["root"], float(solution["fps"]), frame_start=11)
     assert _mpjpe_mm(obj, solution, frame_start=11) < 1.0
+
+
+def test_transformed_armature_reads_upright_and_plays_from_its_origin(fresh_scene, shared_data, tmp_path):
+    """An FBX-style armature (lying in armature space, object rotated +90 deg about X, scale 0.01, moved) reads as
+    the upright metre rig, and a motion solved for that rig dict lands exactly, offset by the object's location."""
+    rig = rigs.builtin_rig("smpl24")
+    heads = space.points_to_blender(rigs.rest_frames(rig)[2][:, :3, 3])
+    turn = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # +90 deg about X
+    armature_heads = heads @ turn / 0.01  # = turn^T heads / 0.01
+    lying = dict(rig, rest_offsets=None)
+    backend = space.points_to_backend(armature_heads)
+    lying["rest_offsets"] = [list(backend[j] - (backend[p] if p >= 0 else 0.0)) for j, p in enumerate(rig["parents"])]
+    obj = rigs.build_armature(lying, "FBX")
+    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    obj.scale = (0.01, 0.01, 0.01)
+    obj.location = (1.0, 2.0, 0.0)
+    bpy.context.view_layer.update()
+    read = rigs.armature_rig_dict(obj)
+    np.testing.assert_allclose(np.asarray(read["rest_world"])[:, :3, 3], rigs.rest_frames(rig)[2][:, :3, 3], atol=1e-5)
+    solved = _solve(shared_data / CLIP, tmp_path, read)
+    names = [str(n) for n in solved["names"]]
+    apply.apply_motion(obj, names, solved["rotations"], solved["root"], float(solved["fps"]))
+    picks = np.arange(0, solved["rotations"].shape[0], 9)
+    heads = _heads(obj, names, 1 + picks) - space.points_to_backend(np.array([1.0, 2.0, 0.0]))
+    assert np.linalg.norm(heads - solved["positions"][picks], axis=-1).mean() * 1000 < 1.0
+
+
+def test_one_undo_step_removes_the_whole_write(fresh_scene, solution):
+    obj = rigs.build_armature(rigs.builtin_rig("smpl24"), "SMPL24")
+    bpy.ops.ed.undo_push(message="rig built")
+    names = [str(n) for n in solution["names"]]
+    apply.apply_motion(obj, names, solution["rotations"], solution["root"], float(solution["fps"]), push_undo=True)
+    assert len(bpy.data.actions) == 1
+    bpy.ops.ed.undo()
+    obj = bpy.data.objects["SMPL24"]
+    assert len(bpy.data.actions) == 0 and (obj.animation_data is None or obj.animation_data.action is None)
+    bpy.ops.ed.redo()
+    obj = bpy.data.objects["SMPL24"]
+    assert obj.animation_data.action is not None and len(apply.fcurves_of(obj.animation_data.action, obj)) == 99
 
 
 def _bad_inputs(solution):

@@ -38,6 +38,8 @@ def test_name_normalisation_and_conventions(shared_data: Path):
     assert convention == "rigify"
     assert table["pelvis"] == "DEF-spine" and table["left_shoulder"] == "DEF-upper_arm.L"
     assert "DEF-upper_arm.L.001" not in table.values()  # twist segments stay unmapped (kept at rest)
+    with_controls = ["shoulder.L", "upper_arm.L", "hand_ik.L", *RIGIFY]  # Rigify's control bones share the names
+    assert canonical_names(with_controls)[1]["left_collar"] == "DEF-shoulder.L"
     cmu = load_bvh(shared_data / "cmu_mocap_subject131_bvh" / "131_01.bvh").skeleton.joint_names
     assert canonical_names(cmu)[0] == "cmu"
     assert canonical_names(get_skeleton("kit21").joint_names)[0] == "kit"
