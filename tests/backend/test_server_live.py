@@ -142,3 +142,17 @@ def test_long_poll_answers_when_the_job_finishes(client: BatonClient):
     status = client.status(slow, wait_s=0.5)  # Brahms takes seconds to analyse: the long poll times out first
     assert status["state"] in ("queued", "running") and 0.4 < time.monotonic() - started < 10
     client.cancel(slow)
+
+
+def test_an_upload_feeds_one_job_and_is_deleted_with_it(server, client: BatonClient, shared_data: Path):
+    upload = client.upload_audio(shared_data / "librosa_example_audio" / TRUMPET)
+    assert 5.0 < upload["duration_s"] < 6.0 and upload["content_type"] == "audio/ogg"
+    files = list((server.work_dir / "uploads").glob(f"{upload['upload_id']}.*"))
+    assert len(files) == 1 and files[0].stat().st_size == upload["bytes"]
+    body = {"upload_id": upload["upload_id"], "model": "procedural"}
+    job = client._request("POST", "/jobs/conduct", body)
+    client.wait(job["id"], timeout=300)
+    assert not files[0].exists()
+    with pytest.raises(BatonClientError) as info:
+        client._request("POST", "/jobs/conduct", body)
+    assert info.value.status == 404 and info.value.error == "upload_not_found"
