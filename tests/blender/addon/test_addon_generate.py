@@ -15,6 +15,7 @@ import bpy
 import numpy as np
 import pytest
 from conftest import ADDON_MODULE, start_backend, stop
+from panel_snapshot import record_panel
 
 MIXAMO_FROM_SMPL = {
     "pelvis": "Hips", "left_hip": "LeftUpLeg", "right_hip": "RightUpLeg", "spine1": "Spine", "left_knee": "LeftLeg",
@@ -197,6 +198,12 @@ def test_cancel_stops_the_job_and_the_backend_job(addon, clean_scene, connected,
     job = addon.jobs.runner().latest("generate")
     while job.active and job.fraction < 0.05:  # until the backend's conduct job runs
         addon.jobs.poll()
+    drawn = record_panel(bpy.types.BATON_PT_generate)
+    bars = [n for n in drawn.walk() if n.kind == "progress"]
+    assert len(bars) == 1 and bars[0].text.startswith("Conducting (procedural):") and float(bars[0].value) >= 0.05
+    cancel = [n for n in drawn.walk() if n.kind == "operator" and n.extra["idname"] == "baton.cancel"]
+    generate = [n for n in drawn.walk() if n.kind == "operator" and n.extra["idname"] == "baton.generate"]
+    assert cancel and generate and generate[0].extra["enabled"] is False, "one job at a time: Generate is greyed"
     assert bpy.ops.baton.cancel(kind="generate") == {"FINISHED"}
     wait_jobs(60)
     assert job.state == "cancelled" and settings.pending_action is None
