@@ -288,9 +288,12 @@ def _land(job, motion, target: TargetRef, frame_start, action_name, audio, creat
     check_armature(obj)
     previous = results.current_action(obj)
     started = time.perf_counter()
+    # With "Set Scene FPS and Range" the scene runs at the motion's fps (one key per frame); without it the keys are
+    # spaced for the scene's own fps so the motion keeps its timing (and stays in sync with the music).
+    keep_scene_fps = not bpy.context.scene.baton.set_scene_range
     action = apply_layer.apply_motion(
         obj, motion.bone_names, motion.rotations, motion.root_translation, motion.fps,
-        frame_start=frame_start, action_name=action_name,
+        frame_start=frame_start, action_name=action_name, match_scene_fps=keep_scene_fps,
     )  # fmt: skip
     job.timings["keyframe_write_s"] = time.perf_counter() - started
     return results.land_action(

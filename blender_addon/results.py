@@ -105,9 +105,10 @@ def land_action(
     settings.previous_action = previous_action
     settings.pending_created_rig = created_rig
     settings.pending_frame_start = frame_start
+    first, last = (round(v) for v in new_action.frame_range)
     message = (
-        f"{new_action.name} on {obj.name}: frames {frame_start}-{frame_start + num_frames - 1} at {fps:g} fps. "
-        "Accept, Reject or Push to NLA."
+        f"{new_action.name} on {obj.name}: frames {first}-{last} ({num_frames / fps:.1f} s of motion at "
+        f"{fps:g} fps). Accept, Reject or Push to NLA."
     )
     settings.last_message, settings.last_message_is_error = message, False
     push_undo(undo_message)

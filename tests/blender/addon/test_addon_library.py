@@ -74,14 +74,17 @@ def test_apply_a_library_clip_onto_a_new_rig(addon, clean_scene, library_prefs, 
     assert _moving(rig, "LF", range(1, int(end), 10)) > 0.1, "the walk moves the feet"
 
 
-def test_preview_waits_for_reject(addon, clean_scene, library_prefs, wait_jobs):
+def test_preview_keeps_the_scene_fps_then_reject(addon, clean_scene, library_prefs, wait_jobs):
     settings = clean_scene.baton
-    settings.target = "SMPL24"
-    _hit(settings, "2", "131_02")
+    settings.target, settings.set_scene_range = "SMPL24", False
+    _hit(settings, "1", "131_01")
     assert bpy.ops.baton.apply_hit(preview=True) == {"FINISHED"}
     wait_jobs(120)
     assert addon.jobs.runner().latest("apply_hit").state == "done"
     assert settings.pending_action is not None
+    # 249 frames at 30 fps keep their 8.3 s on the scene's own 24 fps: keys end at 1 + 248 * 24 / 30.
+    assert clean_scene.render.fps == 24 and (clean_scene.frame_start, clean_scene.frame_end) == (1, 250)
+    assert settings.pending_action.frame_range[1] == pytest.approx(1 + 248 * 24 / 30, abs=0.01)
     rig = settings.pending_object
     assert bpy.ops.baton.result(action="REJECT") == {"FINISHED"}
     assert rig.animation_data.action is None and len(bpy.data.actions) == 0
