@@ -281,3 +281,5 @@ class JobManager:
             with self._lock:
                 self._finish_locked(job, state, result, error)
             self._cleanup(job)
+            log.info("job %s (%s) %s after %.3f s%s", job.id, job.kind, state.value, job.finished_at - job.started_at,
+                     f": {error['detail']}" if error else "")  # fmt: skip
