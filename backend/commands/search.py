@@ -1,0 +1,57 @@
+"""Search the motion library by text ("a person waves their right hand") or by motion (a .bvh / .npz / HumanML3D
+.npy file): the k closest clips in the retrieval model's joint text-motion space, with optional filters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from backend.library import SearchFilters, load_embedder, open_library
+from backend.library.jobs import run_search
+from models.motion.io import MOTION_SUFFIXES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", help="what the motion looks like, in words (or a motion file: .bvh, .npz, "
+                        ".npy, searched like --motion)")  # fmt: skip
+    parser.add_argument("--motion", help="search by example: a .bvh, Baton .npz or HumanML3D .npy file")
+    parser.add_argument("--video", help=argparse.SUPPRESS)
+    parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    parser.add_argument("--db", help="library URL or file (default: $BATON_LIBRARY or the per-user library)")
+    parser.add_argument("--model", help="retrieval model run folder (default: $BATON_RETRIEVAL_MODEL or the "
+                        "installed default)")  # fmt: skip
+    parser.add_argument("--skeleton", help="only clips on this skeleton (see `baton library stats`)")
+    parser.add_argument("--min-duration", type=float, help="only clips at least this long (seconds)")
+    parser.add_argument("--max-duration", type=float, help="only clips at most this long (seconds)")
+    parser.add_argument("--license", help="only clips with exactly this license")
+    parser.add_argument("--commercial-only", action="store_true", help="leave out non-commercial (NC) clips")
+    parser.add_argument("--exact", action="store_true", help="exhaustive search instead of the ANN index")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.text is not None and args.motion is None and Path(args.text).suffix.lower() in MOTION_SUFFIXES:
+        if Path(args.text).is_file():
+            args.text, args.motion = None, args.text
+    if args.video:
+        raise ValueError("search by video is not available yet; search by text or --motion FILE")
+    if (args.text is None) == (args.motion is None):
+        raise ValueError('give either a text query ("a person waves") or --motion FILE, not both or neither')
+    filters = SearchFilters(
+        skeleton=args.skeleton, min_duration_s=args.min_duration, max_duration_s=args.max_duration,
+        license=args.license, commercial_only=args.commercial_only,
+    )  # fmt: skip
+    request = {"k": args.k, "exact": args.exact, "filters": {k: v for k, v in vars(filters).items() if v}}
+    request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
+    with open_library(args.db, embedder=load_embedder(args.model)) as library:
+        result = run_search(request, library)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    milliseconds = result["seconds"] * 1e3
+    print(f"{len(result['hits'])} results from {result['library']} ({result['model']}, {milliseconds:.0f} ms)")
+    for rank, hit in enumerate(result["hits"], 1):
+        print(f"{rank:>3}. {hit['score']:.3f}  {hit['name']}  [{hit['skeleton']}, {hit['duration_s']:.1f} s, "
+              f"{hit['license']}]  {hit['caption']}")  # fmt: skip
+    return 0

@@ -1,0 +1,146 @@
+"""Train a text <-> motion retrieval model (TMR-style transformer or Motion Patches ViT) on the shared data.
+
+The default run writes to ``$XDG_DATA_HOME/baton/models/retrieval/default`` (the model ``baton search`` loads):
+``config.json``, ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``. Weights trained on the Bandai
+Namco datasets are for non-commercial use only (CC BY-NC 4.0) and are never shipped with Baton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import time
+from pathlib import Path
+
+from models.progress import Progress
+
+log = logging.getLogger("baton.train.retrieval")
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def default_threads() -> int:
+    """Half the CPU cores, at least 1."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="run folder (default: $XDG_DATA_HOME/baton/models/retrieval/default)")  # fmt: skip
+    parser.add_argument("--encoder", choices=("tmr", "patches"), default="tmr", help="motion encoder")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (../shared/data)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default from the config)")
+    parser.add_argument("--batch-size", type=int, default=None, help="clips per batch")
+    parser.add_argument("--layers", type=int, default=None, help="transformer / ViT layers")
+    parser.add_argument("--d-model", type=int, default=None, help="transformer / ViT width (paper: 256)")
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="torch CPU threads (default: half the cores; fewer threads win on a busy machine)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sources", default="bandai1,bandai2,cmu131", help="comma list of bandai1, bandai2, cmu131")
+    parser.add_argument("--captions-per-label", type=int, default=None, help="rephrasings per content x style")
+    parser.add_argument("--limit-per-group", type=int, default=None, help="at most N clips per content x style")
+    parser.add_argument("--text-encoder", default=None, help="local Hugging Face encoder folder (default MiniLM)")
+    parser.add_argument("--vit-weights", default=None, help="local pre-trained ViT folder for --encoder patches")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default $XDG_CACHE_HOME)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation and model card")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def build_config(args: argparse.Namespace):
+    """The resolved :class:`RetrievalConfig` for the command-line arguments."""
+    from models.retrieval.model import RetrievalConfig
+
+    config = RetrievalConfig(encoder=args.encoder)
+    training = config.training
+    training.seed = args.seed
+    training.sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
+    training.limit_per_group = args.limit_per_group
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {args.steps}")
+        training.steps = args.steps
+        training.warmup_steps = min(training.warmup_steps, max(1, args.steps // 10))
+    if args.batch_size is not None:
+        if args.batch_size < 2:
+            raise ValueError(f"--batch-size must be >= 2, got {args.batch_size}")
+        training.batch_size = args.batch_size
+    if args.captions_per_label is not None:
+        if args.captions_per_label < 1:
+            raise ValueError(f"--captions-per-label must be >= 1, got {args.captions_per_label}")
+        training.captions_per_label = args.captions_per_label
+    if args.layers is not None:
+        config.tmr.layers = config.patches.layers = args.layers
+    if args.d_model is not None:
+        if args.d_model < 8 or args.d_model % 4:
+            raise ValueError(f"--d-model must be a multiple of 4 (heads) and >= 8, got {args.d_model}")
+        config.tmr.d_model = config.patches.hidden_size = args.d_model
+        config.tmr.feedforward = config.patches.intermediate_size = 4 * args.d_model
+    if args.text_encoder:
+        from models.retrieval.text import SentenceEncoder
+
+        config.text_encoder = args.text_encoder
+        config.text_dim = SentenceEncoder(args.text_encoder).dim
+    if args.vit_weights:
+        config.patches.pretrained = args.vit_weights
+    return config
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The training command as a user would type it (for the model card)."""
+    parts = ["baton", "train", "retrieval", "--encoder", args.encoder]
+    for flag in ("steps", "batch_size", "layers", "d_model", "captions_per_label", "limit_per_group", "text_encoder",
+                 "vit_weights"):  # fmt: skip
+        value = getattr(args, flag)
+        if value is not None:
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    if args.sources != "bandai1,bandai2,cmu131":
+        parts += ["--sources", args.sources]
+    if args.seed:
+        parts += ["--seed", str(args.seed)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.retrieval.datasets import load_clips
+    from models.retrieval.evaluation import evaluate
+    from models.retrieval.model import default_model_dir
+    from models.retrieval.model_card import write_model_card
+    from models.retrieval.training import train_retrieval
+
+    config = build_config(args)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    output = args.output or default_model_dir()
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} exists and is not a folder")
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"shared data folder not found: {args.data} (pass --data)")
+    progress = Progress(callback=lambda f, s: log.debug("%3.0f%% %s", 100 * f, s))
+    started = time.monotonic()
+    clips = load_clips(args.data, sources=config.training.sources, fps=config.fps, cache_dir=args.cache_dir,
+                       limit_per_group=config.training.limit_per_group, progress=progress.sub(0.0, 0.1))  # fmt: skip
+    model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
+                                           progress=progress.sub(0.1, 0.95))  # fmt: skip
+    seconds = time.monotonic() - started
+    model.save(output)
+    result = {"run_dir": str(output), "encoder": config.encoder, "steps": config.training.steps,
+              "train_seconds": round(seconds, 1), "first_loss": losses[0], "final_loss": losses[-1]}  # fmt: skip
+    if not args.no_eval:
+        metrics = evaluate(model, clips)
+        command = _command_line(args)
+        write_model_card(output, config, clips, metrics,
+                         {"seconds": seconds, "final_loss": losses[-1], "command": command.strip()})  # fmt: skip
+        result["metrics"] = metrics
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"trained {config.encoder} retrieval model in {seconds:.0f} s -> {output}")
+        if "metrics" in result:
+            free = result["metrics"]["freeform"]["content"]
+            print(f"free-form content hit: R@1 {free['R@1']:.1f}%  R@5 {free['R@5']:.1f}%  (see MODEL_CARD.md)")
+    return 0

@@ -1,0 +1,1 @@
+"""The embedded conductor pipeline behind ``baton conduct`` and ``baton demo``: music -> motion -> rigs -> files."""

@@ -1,0 +1,146 @@
+"""Headless previews of a conducted piece: an MP4 (stick figures + the music) and a beat-alignment PNG.
+
+Frames are drawn with Pillow (fast, no display) and encoded by the ffmpeg binary that ``imageio-ffmpeg`` ships
+(H.264 video, AAC audio muxed from the original music file). The plot uses matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from models.motion.skeleton import COCO13_EDGES
+from models.progress import Progress
+
+SIZE = 480
+_BATON = (200, 40, 40)
+_BODY = (60, 90, 160)
+_LEFT = (40, 140, 80)
+
+
+def _atomic_target(path: Path, suffix: str) -> str:
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give (umask respected)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp" + suffix)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
+def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """3D rig positions ``(T, J, 3)`` (backend, Y up) -> ``(T, J, 2)`` panel coordinates in [0, 1] (y down)."""
+    xy = np.stack([positions[..., 0], -positions[..., 1]], axis=-1)  # seen from the front: the subject's left (+X) is
+    # on the viewer's right
+    lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
+    span = float((hi - lo).max()) * 1.15 + 1e-6
+    centre = (lo + hi) / 2
+    return (xy - centre) / span + 0.5, [(p, j) for j, p in enumerate(parents) if p >= 0]
+
+
+def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.PathLike | None, *, rig3d=None,
+                       beat_times: np.ndarray | None = None, title: str = "", progress: Progress | None = None
+                       ) -> Path:  # fmt: skip
+    """Render ``motion2d`` (COCO-13, image coordinates) — and, if given, a retargeted 3D rig seen from the front —
+    as an MP4 at the motion's fps with ``audio`` muxed in (AAC). Music beats flash a marker. Atomic write.
+
+    Returns:
+        the output path.
+    """
+    import imageio_ffmpeg
+    from PIL import Image, ImageDraw
+
+    output = Path(output)
+    frames = motion2d.num_frames
+    fps = motion2d.fps
+    panels = 2 if rig3d is not None else 1
+    width = SIZE * panels
+    pts2d = (motion2d.positions.astype(np.float64) - np.array([0.5, 0.55])) * 1.6 + 0.5  # zoom on the upper body
+    if rig3d is not None:
+        pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
+    beat_frames = np.round(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64) * fps)
+    tmp = _atomic_target(output, ".mp4")
+    kwargs = {"audio_path": str(audio), "audio_codec": "aac"} if audio else {}
+    writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                         macro_block_size=16, quality=6, ffmpeg_log_level="error",
+                                         output_params=["-shortest"], **kwargs)  # fmt: skip
+    try:
+        writer.send(None)
+        for f in range(frames):
+            image = Image.new("RGB", (width, SIZE), (250, 250, 248))
+            draw = ImageDraw.Draw(image)
+            p = pts2d[f] * SIZE
+            trail = pts2d[max(0, f - 20) : f + 1, 10] * SIZE
+            if len(trail) > 1:
+                draw.line([tuple(t) for t in trail], fill=(235, 170, 170), width=3)
+            for a, b in COCO13_EDGES:
+                colour = _BATON if b in (8, 10) else _LEFT if b in (7, 9) else _BODY
+                draw.line([tuple(p[a]), tuple(p[b])], fill=colour, width=5)
+            draw.ellipse([p[10][0] - 7, p[10][1] - 7, p[10][0] + 7, p[10][1] + 7], fill=_BATON)
+            if rig3d is not None:
+                q = pts3d[f] * SIZE + np.array([SIZE, 0.0])
+                for a, b in bones3d:
+                    draw.line([tuple(q[a]), tuple(q[b])], fill=_BODY, width=4)
+                draw.text((SIZE + 10, 10), f"retargeted: {rig3d.skeleton.name}", fill=(40, 40, 40))
+            if beat_frames.size and np.min(np.abs(beat_frames - f)) <= 1:
+                draw.ellipse([SIZE - 40, 15, SIZE - 15, 40], fill=(230, 120, 20))
+            draw.text((10, 10), f"{title}  {f / fps:6.2f} s", fill=(40, 40, 40))
+            draw.rectangle([0, SIZE - 6, int(width * (f + 1) / frames), SIZE], fill=(120, 120, 120))
+            writer.send(np.asarray(image, dtype=np.uint8).tobytes())
+            if progress and f % 30 == 0:
+                progress.update(f / frames, "rendering preview video")
+        writer.close()
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if progress:
+        progress.update(1.0, "rendered preview video")
+    return output
+
+
+def plot_beats_png(output: str | os.PathLike, features, motion2d, *, title: str = "") -> Path:
+    """A PNG: the music's loudness with its beats (downbeats bold) above the motion's summed joint speed with its
+    beats (speed minima), plus BC (seconds clock) in the title. Atomic write. Returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from models.metrics.beats import bc_seconds, motion_beat_frames, motion_speed
+
+    output = Path(output)
+    fps = motion2d.fps
+    t = np.arange(motion2d.num_frames) / fps
+    speed = motion_speed(motion2d.positions) * fps
+    motion_beats = motion_beat_frames(motion2d.positions) / fps
+    bc = bc_seconds(features.beat_times, motion2d.positions, fps)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 4.8), sharex=True)
+    top.plot(t, features.loudness[: len(t)], color="0.4", lw=1, label="loudness")
+    for i, beat in enumerate(features.beat_times):
+        top.axvline(beat, color="tab:orange", lw=1.6 if beat in features.downbeat_times else 0.7,
+                    label="music beats" if i == 0 else None)  # fmt: skip
+    top.set_ylabel("music")
+    top.legend(loc="upper right", fontsize=8)
+    bottom.plot(t, speed, color="tab:blue", lw=1, label="summed joint speed")
+    bottom.plot(motion_beats, np.interp(motion_beats, t, speed), "v", color="tab:red", ms=5, label="motion beats")
+    for beat in features.beat_times:
+        bottom.axvline(beat, color="tab:orange", lw=0.5, alpha=0.6)
+    bottom.set_ylabel("motion (units/s)")
+    bottom.set_xlabel("time (s)")
+    bottom.legend(loc="upper right", fontsize=8)
+    figure.suptitle(f"{title}  tempo {features.tempo_bpm:.0f} BPM, {features.meter}/4 — BC (seconds) {bc:.3f}")
+    figure.tight_layout()
+    tmp = _atomic_target(output, ".png")
+    try:
+        figure.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, output)
+    finally:
+        plt.close(figure)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return output

@@ -1,0 +1,71 @@
+"""The motion library (INTERFACES.md "Library"): clips with captions, licenses and embeddings, searched by text or by
+motion. Embedded SQLite by default (a file per library), PostgreSQL + pgvector for shared studio libraries.
+
+>>> library = open_library("/tmp/demo.sqlite")                   # doctest: +SKIP
+>>> import_paths(library, ["../shared/data/cmu_mocap_subject131_bvh"])  # doctest: +SKIP
+>>> library.search_text("a person hops", k=3)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from backend.library.embedding import Embedder, load_embedder
+from backend.library.importer import ImportOptions, ImportReport, import_paths
+from backend.library.library import Library
+from backend.library.sources import AnnotationSources
+from backend.library.types import ClipRecord, SearchFilters, SearchHit
+
+#: Environment variable naming the default library (a path or URL); see :func:`default_library_url`.
+LIBRARY_ENV = "BATON_LIBRARY"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder: ``$XDG_DATA_HOME`` or ``~/.local/share`` (Linux), ``~/Library/Application Support``
+    (macOS), ``%LOCALAPPDATA%`` (Windows)."""
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def default_library_url() -> str:
+    """``$BATON_LIBRARY`` when set, else ``sqlite:///<user data dir>/baton/library.sqlite``."""
+    return os.environ.get(LIBRARY_ENV) or f"sqlite:///{user_data_dir() / 'baton' / 'library.sqlite'}"
+
+
+def open_library(url: str | os.PathLike | None = None, embedder: Embedder | None = None) -> Library:
+    """Open (creating when missing) the library at ``url``.
+
+    Args:
+        url: ``None`` (:func:`default_library_url`); ``sqlite:///PATH`` (SQLAlchemy style: ``sqlite:///lib.sqlite`` is
+            relative, ``sqlite:////abs/lib.sqlite`` absolute) or a plain file path (SQLite); or
+            ``postgresql://user@host:port/db`` (PostgreSQL + pgvector).
+        embedder: the retrieval model for searches (default: loaded on first search).
+
+    Raises:
+        ValueError: for an unknown URL scheme or an unreachable PostgreSQL server.
+    """
+    text = str(url) if url is not None else default_library_url()
+    if text.startswith(("postgresql://", "postgres://")):
+        from backend.library.store_postgres import PostgresStore
+
+        return Library(PostgresStore(text), embedder)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") :]
+    elif text.startswith("sqlite:"):
+        text = text[len("sqlite:") :]
+    elif "://" in text:
+        raise ValueError(f"unknown library URL {text!r}; use sqlite:///PATH, a file path or postgresql://...")
+    from backend.library.store_sqlite import SQLiteStore
+
+    return Library(SQLiteStore(text), embedder)
+
+
+__all__ = [
+    "AnnotationSources", "ClipRecord", "Embedder", "ImportOptions", "ImportReport", "Library", "SearchFilters",
+    "SearchHit", "default_library_url", "import_paths", "load_embedder", "open_library", "user_data_dir",
+]  # fmt: skip

@@ -1,0 +1,110 @@
+"""Approximate nearest-neighbour search for SQLite libraries: an hnswlib HNSW graph (Malkov & Yashunin, 2018)
+persisted beside the database file as ``<library file>.<model slug>.hnsw`` and synchronised with the stored
+embeddings (new clips are added incrementally; an index that disagrees with the database is rebuilt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+
+def index_path(database: Path, model_key: str) -> Path:
+    """Where the HNSW index of ``model_key`` for the library file ``database`` lives."""
+    slug = "".join(c if c.isalnum() else "-" for c in model_key)[:40]
+    digest = hashlib.sha1(model_key.encode()).hexdigest()[:8]
+    return database.with_name(f"{database.name}.{slug}-{digest}.hnsw")
+
+
+class HnswIndex:
+    """A cosine HNSW index over clip embeddings labelled by clip id.
+
+    Args:
+        path: the persisted index file (loaded when present and valid).
+        dim: embedding size ``D``.
+        m / ef_construction: HNSW graph parameters.
+        ef_search: query-time candidate list size (``max(ef_search, k)`` is used).
+    """
+
+    def __init__(self, path: Path, dim: int, m: int = 32, ef_construction: int = 200, ef_search: int = 200) -> None:
+        self.path, self.dim, self.m = path, int(dim), m
+        self.ef_construction, self.ef_search = ef_construction, ef_search
+        self._index: hnswlib.Index | None = None
+        self._ids: set[int] = set()
+
+    def _new(self, capacity: int) -> hnswlib.Index:
+        index = hnswlib.Index(space="cosine", dim=self.dim)
+        index.init_index(max_elements=max(capacity, 16), ef_construction=self.ef_construction, M=self.m,
+                         random_seed=0, allow_replace_deleted=False)  # fmt: skip
+        return index
+
+    def _load(self) -> None:
+        if self._index is not None or not self.path.is_file():
+            return
+        index = hnswlib.Index(space="cosine", dim=self.dim)
+        try:
+            index.load_index(str(self.path))
+        except RuntimeError:
+            return  # unreadable or another size: rebuilt by sync()
+        self._index, self._ids = index, {int(i) for i in index.get_ids_list()}
+
+    def sync(self, ids: np.ndarray, vectors: np.ndarray) -> int:
+        """Make the index hold exactly ``ids`` -> ``vectors``; returns how many items were added. Saves when changed.
+
+        An index holding ids that are no longer stored is rebuilt from scratch.
+        """
+        self._load()
+        wanted = {int(i) for i in ids}
+        if self._index is None or not self._ids <= wanted:
+            self._index, self._ids = self._new(len(ids)), set()
+        missing = np.array([i not in self._ids for i in ids.tolist()], dtype=bool)
+        if not missing.any():
+            return 0
+        index = self._index
+        needed = len(self._ids) + int(missing.sum())
+        if needed > index.get_max_elements():
+            index.resize_index(max(needed, int(index.get_max_elements() * 1.5)))
+        index.add_items(vectors[missing], ids[missing], num_threads=-1)
+        self._ids |= {int(i) for i in ids[missing]}
+        self._save()
+        return int(missing.sum())
+
+    def _save(self) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        try:
+            self._index.save_index(tmp)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def query(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest ids and their cosine similarities, best first.
+
+        Args:
+            vector: ``(D,)`` float32 unit query.
+            allowed: optional ``(M,)`` ids a hit must be among (hnswlib's filtered search).
+        """
+        if self._index is None or not self._ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        k = min(int(k), len(self._ids) if allowed is None else min(len(self._ids), len(allowed)))
+        if k <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        self._index.set_ef(max(self.ef_search, k))
+        if allowed is None:
+            labels, distances = self._index.knn_query(vector[None], k=k, num_threads=1)
+        else:
+            allowed_set = {int(i) for i in allowed}
+            labels, distances = self._index.knn_query(
+                vector[None], k=k, num_threads=1, filter=lambda label: label in allowed_set
+            )
+        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)

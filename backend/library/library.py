@@ -1,0 +1,274 @@
+"""The motion library: clips, captions and embeddings in a store, searched by text or by motion.
+
+Search ranks clips by cosine similarity between the query embedding and each clip's embedding in the joint
+text-motion space of one retrieval model (TMR, Petrovich et al. 2023; Motion Patches, Yu et al. 2024). Exact search
+is a matrix product over all candidate embeddings (SQLite: numpy; PostgreSQL: pgvector sequential scan); ANN search
+uses HNSW (hnswlib beside the SQLite file; pgvector ``hnsw`` on PostgreSQL). Clips imported before a model was
+available are embedded on first search with that model (:meth:`Library.update_embeddings`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.library.ann import HnswIndex, index_path
+from backend.library.codec import clip_metadata, decode_motion
+from backend.library.embedding import Embedder, normalise
+from backend.library.store import FilterColumns, Store
+from backend.library.types import ClipRecord, SearchFilters, SearchHit
+from models.motion.motion import Motion
+from models.progress import Progress
+
+#: Below this fraction of clips passing the filters, ANN queries switch to exact search over the survivors.
+EXACT_BELOW_FRACTION = 0.05
+
+
+@dataclass
+class _Vectors:
+    """In-memory copy of one model's embeddings (SQLite stores), valid for one store generation."""
+
+    generation: int
+    ids: np.ndarray  # (N,) int64, ascending
+    matrix: np.ndarray  # (N, D) float32 unit rows
+    columns: FilterColumns  # aligned with ``ids``
+    ann: HnswIndex | None = None
+
+
+class Library:
+    """A motion library over a :class:`~backend.library.store.Store`.
+
+    Args:
+        store: where clips live (:class:`SQLiteStore` or :class:`PostgresStore`).
+        embedder: the retrieval model used by searches and imports (``None``: set later with :meth:`set_embedder`
+            or load the default lazily on first search).
+    """
+
+    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+        self.store = store
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        self._vectors: dict[str, _Vectors] = {}
+        self._embedded_at: dict[str, int] = {}  # model key -> store generation when every clip had an embedding
+
+    # --- basics ----------------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def set_embedder(self, embedder: Embedder | None) -> None:
+        """Use ``embedder`` for searches and imports from now on."""
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        """The retrieval model; loads the default one (:func:`backend.library.embedding.load_embedder`) on first use.
+
+        Raises:
+            backend.errors.NotAvailableError: when no model is available.
+        """
+        if self._embedder is None:
+            from backend.library.embedding import load_embedder
+
+            self._embedder = load_embedder()
+        return self._embedder
+
+    @property
+    def has_embedder(self) -> bool:
+        return self._embedder is not None
+
+    def stats(self) -> dict:
+        """Counts (see :meth:`Store.stats`)."""
+        return self.store.stats()
+
+    def clip(self, clip_id: int) -> ClipRecord:
+        """The record of ``clip_id``. Raises ``KeyError`` for an unknown id."""
+        found = self.store.clips([clip_id])
+        if not found:
+            raise KeyError(f"no clip with id {clip_id} in {self.url}")
+        return found[0]
+
+    def clips(self) -> list[ClipRecord]:
+        """Every clip's record, by id."""
+        return self.store.clips()
+
+    def get_motion(self, clip_id: int) -> Motion:
+        """The stored motion of ``clip_id`` (positions ``(T, J, 3)`` float32 metres at the stored fps; metadata has
+        the clip's name, source path, license and captions). Raises ``KeyError`` for an unknown id."""
+        record = self.clip(clip_id)
+        return decode_motion(self.store.motion_blob(clip_id), record.skeleton, clip_metadata(record, record.clip_id))
+
+    def thumbnail(self, clip_id: int) -> bytes | None:
+        """The clip's pose-strip PNG, or ``None``."""
+        return self.store.thumbnail(clip_id)
+
+    # --- embeddings ------------------------------------------------------------------------------------------
+    def update_embeddings(
+        self, embedder: Embedder | None = None, batch_size: int = 64, progress: Progress | None = None
+    ) -> int:
+        """Embed every clip that has no embedding for the model yet, in batches of ``batch_size`` (one transaction
+        each, so an interrupted run keeps its finished batches). Returns the number of clips embedded."""
+        embedder = embedder or self.embedder
+        missing = self.store.ids_missing_embedding(embedder.model_key)
+        for start in range(0, len(missing), batch_size):
+            if progress is not None:
+                progress.update(start / len(missing), "embedding clips")
+            ids = missing[start : start + batch_size]
+            vectors = normalise(embedder.embed_motion([self.get_motion(i) for i in ids]))
+            self.store.put_embeddings(embedder.model_key, ids, vectors)
+        self._embedded_at[embedder.model_key] = self.store.generation()
+        return len(missing)
+
+    def _ensure_embedded(self, embedder: Embedder) -> None:
+        with self._lock:  # concurrent searches must not embed the same clips twice
+            if self._embedded_at.get(embedder.model_key) != self.store.generation():
+                self.update_embeddings(embedder)
+
+    def _cached_vectors(self, model_key: str) -> _Vectors:
+        generation = self.store.generation()
+        cached = self._vectors.get(model_key)
+        if cached is not None and cached.generation == generation:
+            return cached
+        ids, matrix = self.store.embeddings(model_key)
+        columns = self.store.filter_columns()
+        rows = np.searchsorted(columns.ids, ids)
+        aligned = FilterColumns(ids=ids, skeleton=columns.skeleton[rows], duration_s=columns.duration_s[rows],
+                                license=columns.license[rows])  # fmt: skip
+        ann = cached.ann if cached is not None else None
+        if ann is not None:
+            ann.sync(ids, matrix)
+        entry = _Vectors(generation, ids, matrix, aligned, ann)
+        self._vectors[model_key] = entry
+        return entry
+
+    def _ann(self, model_key: str, entry: _Vectors) -> HnswIndex:
+        if entry.ann is None:
+            path = index_path(self.store.path, model_key)  # type: ignore[attr-defined]
+            entry.ann = HnswIndex(path, entry.matrix.shape[1])
+            entry.ann.sync(entry.ids, entry.matrix)
+        return entry.ann
+
+    # --- search ----------------------------------------------------------------------------------------------
+    def search_embedding(
+        self,
+        query: np.ndarray,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        *,
+        model_key: str,
+        exact: bool = False,
+        exclude: Sequence[int] = (),
+    ) -> list[SearchHit]:
+        """The ``k`` clips closest to the unit vector ``query (D,)`` in ``model_key``'s space, best first.
+
+        Args:
+            exact: exhaustive search instead of the HNSW index.
+            exclude: clip ids never returned (the query clip itself in motion-to-motion search).
+
+        Raises:
+            ValueError: for ``k < 1`` or a query of the wrong size.
+        """
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        query = normalise(np.asarray(query, np.float32).reshape(1, -1))[0]
+        want = int(k) + len(exclude)
+        with self._lock:
+            if self.store.kind == "postgresql":
+                pairs = self.store.search(model_key, query, want, filters, exact)  # type: ignore[attr-defined]
+            else:
+                pairs = self._search_local(query, want, filters, model_key, exact)
+        pairs = [(i, s) for i, s in pairs if i not in set(exclude)][: int(k)]
+        records = {r.clip_id: r for r in self.store.clips([i for i, _ in pairs])}
+        return [
+            SearchHit(clip_id=i, name=records[i].name, score=float(s), duration_s=records[i].duration_s,
+                      skeleton=records[i].skeleton, license=records[i].license,
+                      caption=records[i].captions[0] if records[i].captions else "")
+            for i, s in pairs if i in records
+        ]  # fmt: skip
+
+    def _search_local(
+        self, query: np.ndarray, k: int, filters: SearchFilters | None, model_key: str, exact: bool
+    ) -> list[tuple[int, float]]:
+        entry = self._cached_vectors(model_key)
+        if len(entry.ids) == 0:
+            return []
+        if query.shape[0] != entry.matrix.shape[1]:
+            raise ValueError(f"query has {query.shape[0]} dimensions; model {model_key!r} has {entry.matrix.shape[1]}")
+        mask = entry.columns.mask(filters)
+        if not exact and (mask is None or mask.mean() >= EXACT_BELOW_FRACTION):
+            allowed = None if mask is None else entry.ids[mask]
+            ids, scores = self._ann(model_key, entry).query(query, k, allowed)
+            return list(zip(ids.tolist(), scores.tolist(), strict=True))
+        ids, matrix = (entry.ids, entry.matrix) if mask is None else (entry.ids[mask], entry.matrix[mask])
+        if len(ids) == 0:
+            return []
+        scores = np.einsum("nd,d->n", matrix, query)  # SIMD, single-threaded: BLAS threads stall on busy CPUs
+        k = min(k, len(ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return list(zip(ids[top].tolist(), scores[top].tolist(), strict=True))
+
+    def search_text(
+        self, text: str, k: int = 10, filters: SearchFilters | None = None, *, exact: bool = False
+    ) -> list[SearchHit]:
+        """Clips best matching the description ``text`` (text -> motion retrieval).
+
+        Raises:
+            ValueError: for empty text or ``k < 1``.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("search text must be a non-empty string")
+        embedder = self.embedder
+        self._ensure_embedded(embedder)
+        query = embedder.embed_text([text.strip()])[0]
+        return self.search_embedding(query, k, filters, model_key=embedder.model_key, exact=exact)
+
+    def search_motion(
+        self,
+        motion: Motion | int,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        *,
+        exact: bool = False,
+    ) -> list[SearchHit]:
+        """Clips most similar to ``motion`` (a :class:`Motion` on any skeleton the model supports, or a clip id of
+        this library, which is then left out of the results).
+
+        Raises:
+            TypeError: when ``motion`` is neither a Motion nor an int; ``KeyError`` for an unknown clip id.
+        """
+        embedder = self.embedder
+        self._ensure_embedded(embedder)
+        exclude: tuple[int, ...] = ()
+        if isinstance(motion, int | np.integer):
+            exclude = (int(motion),)
+            motion = self.get_motion(int(motion))
+        if not isinstance(motion, Motion):
+            raise TypeError(f"search_motion needs a Motion or a clip id, got {type(motion).__name__}")
+        if motion.is_2d:
+            raise ValueError("search_motion needs a 3D motion (positions (T, J, 3)); retarget 2D keypoints first")
+        query = embedder.embed_motion([motion])[0]
+        return self.search_embedding(query, k, filters, model_key=embedder.model_key, exact=exact, exclude=exclude)
+
+    def describe_motion(self, motion: Motion, k: int = 5) -> list[tuple[str, float]]:
+        """Motion -> text: the ``k`` library captions closest to ``motion``, as ``(caption, cosine)`` best first."""
+        embedder = self.embedder
+        captions = sorted({c for record in self.store.clips() for c in record.captions})
+        if not captions:
+            return []
+        text_vectors = normalise(embedder.embed_text(captions))
+        scores = text_vectors @ embedder.embed_motion([motion])[0]
+        order = np.argsort(-scores)[: int(k)]
+        return [(captions[i], float(scores[i])) for i in order]

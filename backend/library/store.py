@@ -1,0 +1,143 @@
+"""The storage interface behind :class:`backend.library.Library`, shared by the SQLite and PostgreSQL stores.
+
+A store keeps clips (metadata, captions, tags, license, the encoded positions blob), optional thumbnails and, per
+retrieval model (``model key = "<name>@<version>"``), one unit-length float32 embedding per clip. Writes of a batch of
+clips happen in one transaction: a batch is either fully stored or absent, so an import killed at any moment leaves a
+consistent library that a re-run completes. Every write bumps a ``generation`` counter that readers use to
+invalidate in-memory caches.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backend.library.types import ClipRecord, NewClip, SearchFilters, is_noncommercial
+
+#: Columns of the ``clips`` table in the order :meth:`Store.clips` reads them.
+CLIP_COLUMNS = (
+    "id", "content_hash", "name", "source_path", "source_kind", "skeleton", "fps", "frames", "duration_s", "license",
+    "captions", "tags",
+)  # fmt: skip
+
+
+def record_from_row(row: Sequence) -> ClipRecord:
+    """A :class:`ClipRecord` from a row in :data:`CLIP_COLUMNS` order (captions/tags as JSON text)."""
+    values = dict(zip(CLIP_COLUMNS, row, strict=True))
+    return ClipRecord(
+        clip_id=int(values["id"]),
+        content_hash=values["content_hash"],
+        name=values["name"],
+        source_path=values["source_path"],
+        source_kind=values["source_kind"],
+        skeleton=values["skeleton"],
+        fps=float(values["fps"]),
+        frames=int(values["frames"]),
+        duration_s=float(values["duration_s"]),
+        license=values["license"],
+        captions=tuple(json.loads(values["captions"])),
+        tags=tuple(json.loads(values["tags"])),
+    )
+
+
+@dataclass(frozen=True)
+class FilterColumns:
+    """Per-clip columns used to apply :class:`SearchFilters` with numpy (aligned arrays of length ``N``)."""
+
+    ids: np.ndarray  # (N,) int64
+    skeleton: np.ndarray  # (N,) object (str)
+    duration_s: np.ndarray  # (N,) float64
+    license: np.ndarray  # (N,) object (str)
+
+    def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """``(N,) bool`` of clips passing ``filters``; ``None`` when nothing is filtered."""
+        if filters is None or not filters.active:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if filters.skeleton is not None:
+            keep &= self.skeleton == filters.skeleton
+        if filters.min_duration_s is not None:
+            keep &= self.duration_s >= filters.min_duration_s
+        if filters.max_duration_s is not None:
+            keep &= self.duration_s <= filters.max_duration_s
+        if filters.license is not None:
+            keep &= self.license == filters.license
+        if filters.commercial_only:
+            keep &= ~np.array([is_noncommercial(str(name)) for name in self.license], dtype=bool)
+        return keep
+
+
+class Store(ABC):
+    """Abstract storage; see the module docstring for the guarantees every implementation keeps."""
+
+    #: ``sqlite`` or ``postgresql``.
+    kind: str
+    #: The URL the store was opened with (no password).
+    url: str
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A counter that changes whenever anything is written."""
+
+    @abstractmethod
+    def existing_hashes(self, hashes: Sequence[str]) -> set[str]:
+        """The subset of ``hashes`` already stored."""
+
+    @abstractmethod
+    def add_clips(self, clips: Sequence[NewClip]) -> list[int]:
+        """Store ``clips`` (and their thumbnails and embeddings) in ONE transaction; returns their new ids.
+
+        A clip whose content hash is already stored is skipped (its id is not returned).
+        """
+
+    @abstractmethod
+    def clips(self, ids: Sequence[int] | None = None) -> list[ClipRecord]:
+        """Records of ``ids`` (in that order; unknown ids are left out) or of every clip by id."""
+
+    @abstractmethod
+    def motion_blob(self, clip_id: int) -> bytes:
+        """The encoded positions of ``clip_id``. Raises ``KeyError`` for an unknown id."""
+
+    @abstractmethod
+    def thumbnail(self, clip_id: int) -> bytes | None:
+        """The clip's PNG thumbnail, or ``None``."""
+
+    @abstractmethod
+    def filter_columns(self) -> FilterColumns:
+        """Per-clip filter columns, ordered by id."""
+
+    @abstractmethod
+    def register_model(self, model_key: str, dim: int) -> None:
+        """Record a retrieval model's key and embedding size. Raises ``ValueError`` when the key exists with
+        another size."""
+
+    @abstractmethod
+    def ids_missing_embedding(self, model_key: str) -> list[int]:
+        """Ids of clips with no embedding for ``model_key``, ascending."""
+
+    @abstractmethod
+    def put_embeddings(self, model_key: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store ``vectors (N, D) float32`` (unit length) for clips ``ids`` in one transaction (replacing old ones)."""
+
+    @abstractmethod
+    def embeddings(self, model_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids (N,) int64, vectors (N, D) float32)`` of every clip embedded with ``model_key``, by id."""
+
+    @abstractmethod
+    def stats(self) -> dict:
+        """Counts: clips, frames, duration, per skeleton / license / source kind, captioned clips, embeddings per
+        model, thumbnails, storage bytes."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,234 @@
+"""The embedded default store: one SQLite file per library (WAL journal, one transaction per imported batch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from backend.library.store import CLIP_COLUMNS, FilterColumns, Store, record_from_row
+from backend.library.types import ClipRecord, NewClip
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+    id INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    source_kind TEXT NOT NULL,
+    skeleton TEXT NOT NULL,
+    fps REAL NOT NULL,
+    frames INTEGER NOT NULL,
+    duration_s REAL NOT NULL,
+    license TEXT NOT NULL,
+    captions TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    motion BLOB NOT NULL,
+    created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE INDEX IF NOT EXISTS clips_skeleton ON clips (skeleton);
+CREATE TABLE IF NOT EXISTS thumbnails (clip_id INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+                                       png BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS models (key TEXT PRIMARY KEY, dim INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL REFERENCES models (key),
+    clip_id INTEGER NOT NULL REFERENCES clips (id) ON DELETE CASCADE,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, clip_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1'), ('generation', '0');
+"""
+
+
+class SQLiteStore(Store):
+    """A library in one SQLite file.
+
+    Args:
+        path: the database file (created with its parent folder when missing).
+
+    The connection is shared by threads behind a lock (the server runs search jobs off the event loop).
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.url = f"sqlite:///{self.path}"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+    def _transaction(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store._lock.acquire()
+                store._db.execute("BEGIN IMMEDIATE")
+                return store._db
+
+            def __exit__(self, exc_type, exc, tb):
+                try:
+                    if exc_type is None:
+                        store._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                        store._db.execute("COMMIT")
+                    else:
+                        store._db.execute("ROLLBACK")
+                finally:
+                    store._lock.release()
+
+        return _Tx()
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # --- Store ---------------------------------------------------------------------------------------------------
+    def generation(self) -> int:
+        return int(self._query("SELECT value FROM meta WHERE key='generation'")[0][0])
+
+    def existing_hashes(self, hashes: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        hashes = list(hashes)
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT content_hash FROM clips WHERE content_hash IN ({marks})", chunk)
+            found |= {r[0] for r in rows}
+        return found
+
+    def add_clips(self, clips: Sequence[NewClip]) -> list[int]:
+        ids: list[int] = []
+        with self._transaction() as db:
+            for clip in clips:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO clips (content_hash, name, source_path, source_kind, skeleton, fps, frames,"
+                    " duration_s, license, captions, tags, motion) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (clip.content_hash, clip.name, clip.source_path, clip.source_kind, clip.skeleton, clip.fps,
+                     clip.frames, clip.duration_s, clip.license, json.dumps(clip.captions), json.dumps(clip.tags),
+                     clip.motion_blob),
+                )  # fmt: skip
+                if cursor.rowcount == 0:
+                    continue
+                clip_id = int(cursor.lastrowid)
+                ids.append(clip_id)
+                if clip.thumbnail_png is not None:
+                    db.execute("INSERT INTO thumbnails (clip_id, png) VALUES (?, ?)", (clip_id, clip.thumbnail_png))
+                for key, vector in clip.embeddings.items():
+                    self._check_model(db, key, vector.shape[-1])
+                    db.execute(
+                        "INSERT OR REPLACE INTO embeddings (model, clip_id, vector) VALUES (?,?,?)",
+                        (key, clip_id, np.asarray(vector, dtype="<f4").tobytes()),
+                    )
+        return ids
+
+    def clips(self, ids: Sequence[int] | None = None) -> list[ClipRecord]:
+        cols = ", ".join(CLIP_COLUMNS)
+        if ids is None:
+            return [record_from_row(r) for r in self._query(f"SELECT {cols} FROM clips ORDER BY id")]
+        ids = [int(i) for i in ids]
+        by_id: dict[int, ClipRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._query(f"SELECT {cols} FROM clips WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            by_id.update({int(r[0]): record_from_row(r) for r in rows})
+        return [by_id[i] for i in ids if i in by_id]
+
+    def motion_blob(self, clip_id: int) -> bytes:
+        rows = self._query("SELECT motion FROM clips WHERE id = ?", (int(clip_id),))
+        if not rows:
+            raise KeyError(f"no clip with id {clip_id} in {self.url}")
+        return bytes(rows[0][0])
+
+    def thumbnail(self, clip_id: int) -> bytes | None:
+        rows = self._query("SELECT png FROM thumbnails WHERE clip_id = ?", (int(clip_id),))
+        return bytes(rows[0][0]) if rows else None
+
+    def filter_columns(self) -> FilterColumns:
+        rows = self._query("SELECT id, skeleton, duration_s, license FROM clips ORDER BY id")
+        return FilterColumns(
+            ids=np.array([r[0] for r in rows], dtype=np.int64),
+            skeleton=np.array([r[1] for r in rows], dtype=object),
+            duration_s=np.array([r[2] for r in rows], dtype=np.float64),
+            license=np.array([r[3] for r in rows], dtype=object),
+        )
+
+    @staticmethod
+    def _check_model(db: sqlite3.Connection, model_key: str, dim: int) -> None:
+        row = db.execute("SELECT dim FROM models WHERE key = ?", (model_key,)).fetchone()
+        if row is None:
+            db.execute("INSERT INTO models (key, dim) VALUES (?, ?)", (model_key, int(dim)))
+        elif int(row[0]) != int(dim):
+            raise ValueError(f"model {model_key!r} has {row[0]}-d embeddings in this library, got {dim}-d")
+
+    def register_model(self, model_key: str, dim: int) -> None:
+        with self._transaction() as db:
+            self._check_model(db, model_key, dim)
+
+    def ids_missing_embedding(self, model_key: str) -> list[int]:
+        rows = self._query(
+            "SELECT id FROM clips WHERE id NOT IN (SELECT clip_id FROM embeddings WHERE model = ?) ORDER BY id",
+            (model_key,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def put_embeddings(self, model_key: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype="<f4")
+        if vectors.ndim != 2 or vectors.shape[0] != len(ids):
+            raise ValueError(f"embeddings must be ({len(ids)}, D), got {vectors.shape}")
+        with self._transaction() as db:
+            self._check_model(db, model_key, vectors.shape[1])
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model, clip_id, vector) VALUES (?,?,?)",
+                [(model_key, int(i), v.tobytes()) for i, v in zip(ids, vectors, strict=True)],
+            )
+
+    def embeddings(self, model_key: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._query("SELECT clip_id, vector FROM embeddings WHERE model = ? ORDER BY clip_id", (model_key,))
+        dim_rows = self._query("SELECT dim FROM models WHERE key = ?", (model_key,))
+        dim = int(dim_rows[0][0]) if dim_rows else 0
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return ids, vectors.astype(np.float32, copy=True)
+
+    def stats(self) -> dict:
+        total = self._query("SELECT COUNT(*), COALESCE(SUM(frames), 0), COALESCE(SUM(duration_s), 0) FROM clips")[0]
+        captioned = self._query("SELECT COUNT(*) FROM clips WHERE captions != '[]'")[0][0]
+
+        def grouped(column: str) -> dict[str, int]:
+            return {k: int(v) for k, v in self._query(f"SELECT {column}, COUNT(*) FROM clips GROUP BY 1 ORDER BY 1")}
+
+        models = self._query(
+            "SELECT m.key, m.dim, COUNT(e.clip_id) FROM models m LEFT JOIN embeddings e ON e.model = m.key GROUP BY 1"
+        )
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {
+            "backend": self.kind,
+            "url": self.url,
+            "clips": int(total[0]),
+            "frames": int(total[1]),
+            "duration_s": round(float(total[2]), 3),
+            "captioned_clips": int(captioned),
+            "by_skeleton": grouped("skeleton"),
+            "by_license": grouped("license"),
+            "by_source_kind": grouped("source_kind"),
+            "thumbnails": int(self._query("SELECT COUNT(*) FROM thumbnails")[0][0]),
+            "embeddings": {k: {"dim": int(d), "clips": int(n)} for k, d, n in models},
+            "storage_bytes": int(size),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

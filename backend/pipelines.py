@@ -1,0 +1,281 @@
+"""The work behind each job kind: conduct, retarget, search and echo (the empty job).
+
+Each kind has a *prepare* step, run at submit time (cheap checks, so bad input answers 400 at once), and a
+*pipeline* ``run(params, context) -> dict`` run by :class:`backend.jobs.JobManager` in a worker thread. Models come
+from the registry (lazy, one instance each); model inference holds the device lock (``context.model_lock()``).
+Results use the DESIGN §2 wire format (:mod:`backend.wire_motion`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.api_errors import ApiError
+from backend.errors import NotAvailableError
+from backend.jobs import JobContext
+from backend.model_registry import ModelSpec
+from backend.paths import resolve_allowed_path
+from backend.schemas import ConductRequest, EchoRequest, RetargetOptions, RetargetRequest, SearchRequest
+from backend.settings import Settings
+from backend.wire_motion import json_safe, motion_from_payload, motion_to_payload
+from blender_addon.wire import encode_array
+from models.motion import Motion, skeleton_names
+
+#: Conductor models the server offers (``models.conductor.available_models()`` says which have weights).
+CONDUCTOR_MODELS = ("procedural", "diffusion", "m2sgan")
+
+
+# -- targets -------------------------------------------------------------------------------------------------------
+def parse_target(target: Any, settings: Settings) -> Any:
+    """A retarget target from a request: a built-in skeleton name (kept as the string), a ``.bvh`` file under the
+    allowed roots (its real path), or a ``TargetRig`` from a rig description.
+
+    Raises:
+        ValueError: for an unknown skeleton name or a rig the retargeting module rejects.
+        ApiError 400/404: for a ``.bvh`` path outside the allowed roots / missing.
+    """
+    if isinstance(target, str):
+        if target.lower().endswith(".bvh"):
+            return str(resolve_allowed_path(target, settings, "target"))
+        if target not in skeleton_names():
+            raise ValueError(f"unknown target skeleton {target!r}; built-in: {', '.join(skeleton_names())} "
+                             "or a .bvh file under the server's allowed roots")
+        return target
+    from models.motion.retarget import TargetRig
+
+    rig = target.model_dump() if hasattr(target, "model_dump") else dict(target)
+    return TargetRig.from_dict(rig)
+
+
+def retarget_solution(source: Motion, target: Any, options: RetargetOptions, progress) -> dict:
+    """Retarget ``source`` onto ``target`` and describe the solution for the client's rig.
+
+    Returns ``{"motion": <payload on the target: positions, local rotations (T,J,4) wxyz relative to the rest pose,
+    root_translation (T,3)>, "bone_names", "bone_rotations": <array (T,J,4) wxyz relative to each bone's own rest
+    frame, what Blender pose bones hold>, "rig": the target rig dict, "mapping" (target -> source joint),
+    "foot_skate_before_cm", "foot_skate_after_cm", "report"}``.
+    """
+    from models.motion.retarget import retarget
+
+    result = retarget(source, target, mapping=options.mapping, root=options.root, foot_lock=options.foot_lock,
+                      smoothing=options.smoothing, progress=progress)  # fmt: skip
+    return {
+        "motion": motion_to_payload(result.motion),
+        "bone_names": list(result.motion.skeleton.joint_names),
+        "bone_rotations": encode_array(np.asarray(result.bone_rotations(), dtype=np.float32)),
+        "rig": json_safe(result.rig.to_dict()),
+        "mapping": dict(result.mapping),
+        "foot_skate_before_cm": float(result.foot_skate_before_cm),
+        "foot_skate_after_cm": float(result.foot_skate_after_cm),
+        "report": json_safe(result.report()),
+    }
+
+
+# -- conduct -------------------------------------------------------------------------------------------------------
+@dataclass
+class ConductParams:
+    audio_path: Path
+    model: str
+    seed: int
+    steps: int
+    guidance: float | None
+    target: Any = None
+    retarget: RetargetOptions = field(default_factory=RetargetOptions)
+
+
+def prepare_conduct(request: ConductRequest, settings: Settings, audio_path: Path) -> ConductParams:
+    """Check the model name and target; ``audio_path`` is an upload or a server path already checked."""
+    if request.model not in CONDUCTOR_MODELS:
+        raise ApiError(400, "unknown_model", f"unknown conductor model {request.model!r}",
+                       f"choose one of {', '.join(CONDUCTOR_MODELS)} (GET /capabilities says which have weights)")
+    target = None if request.target is None else parse_target(request.target, settings)
+    return ConductParams(audio_path, request.model, request.seed, request.steps, request.guidance, target,
+                         request.retarget)  # fmt: skip
+
+
+def run_conduct(params: ConductParams, context: JobContext) -> dict:
+    """Music -> features (``analyze_audio``) -> conductor motion (``generate``, coco13, 30 fps) [-> retarget].
+
+    Progress: analysis 0-0.3, generation 0.3-0.9 (0.3-1.0 without a target), retargeting 0.9-1.0.
+    """
+    from models.conductor import analyze_audio
+
+    progress = context.progress
+    gen_end = 1.0 if params.target is None else 0.9
+    features = analyze_audio(params.audio_path, progress=progress.sub(0.0, 0.3))
+    if features.duration_s > context.settings.max_audio_duration_s:
+        raise ValueError(f"audio lasts {features.duration_s:.1f} s; this server accepts at most "
+                         f"{context.settings.max_audio_duration_s:.0f} s")  # fmt: skip
+    generator = context.models.get(f"conductor:{params.model}")  # loaded once, kept for later jobs
+    kwargs = {"seed": params.seed, "steps": params.steps, "guidance": params.guidance,
+              "progress": progress.sub(0.3, gen_end)}  # fmt: skip
+    if context.models.uses_device(f"conductor:{params.model}"):
+        with context.model_lock():
+            motion = generator.generate(features, **kwargs)
+    else:  # rule-based: no weights, no device
+        motion = generator.generate(features, **kwargs)
+    result = {
+        "motion": motion_to_payload(motion),
+        "model": params.model,
+        "seed": params.seed,
+        "music": {
+            "duration_s": float(features.duration_s),
+            "tempo_bpm": float(features.tempo_bpm),
+            "meter": int(features.meter),
+            "beat_times": [float(t) for t in features.beat_times],
+            "downbeat_times": [float(t) for t in features.downbeat_times],
+        },
+        "retarget": None,
+    }
+    if params.target is not None:
+        result["retarget"] = retarget_solution(motion, params.target, params.retarget, progress.sub(0.9, 1.0))
+    return result
+
+
+# -- retarget ------------------------------------------------------------------------------------------------------
+@dataclass
+class RetargetParams:
+    source: Motion | None
+    source_clip_id: str | None
+    target: Any
+    options: RetargetOptions
+
+
+def prepare_retarget(request: RetargetRequest, settings: Settings) -> RetargetParams:
+    """Decode an inline source, load a server-path source (allowed roots only), parse the target."""
+    source = None
+    if request.source is not None:
+        source = motion_from_payload(request.source.model_dump())
+    elif request.source_path is not None:
+        from models.motion.io import load_motion
+
+        source = load_motion(resolve_allowed_path(request.source_path, settings, "source_path"))
+    return RetargetParams(source, request.source_clip_id, parse_target(request.target, settings), request.options)
+
+
+def run_retarget(params: RetargetParams, context: JobContext) -> dict:
+    source = params.source
+    if source is None:
+        context.progress.update(0.0, "loading the library clip")
+        source = context.models.get("library").get_motion(params.source_clip_id)
+    return retarget_solution(source, params.target, params.options, context.progress)
+
+
+# -- search ------------------------------------------------------------------------------------------------------
+@dataclass
+class SearchParams:
+    """A checked search request in the shape ``backend.library.jobs.run_search`` takes (one query kind, ``k``,
+    ``filters``, ``exact``); a ``motion_path`` is already resolved inside the allowed roots."""
+
+    request: dict
+
+
+def prepare_search(request: SearchRequest, settings: Settings) -> SearchParams:
+    """Resolve a server path (allowed roots only), check an inline motion and the filters."""
+    from backend.library import SearchFilters
+
+    query: dict[str, Any] = {"k": request.k, "exact": request.exact, "filters": request.filters.model_dump()}
+    SearchFilters.from_dict(query["filters"])  # raises ValueError for an inverted duration range
+    if request.text is not None:
+        query["text"] = request.text
+    elif request.clip_id is not None:
+        query["clip_id"] = request.clip_id
+    elif request.motion_path is not None:
+        query["motion_path"] = str(resolve_allowed_path(request.motion_path, settings, "motion_path"))
+    else:
+        payload = request.motion.model_dump()
+        if motion_from_payload(payload).is_2d:
+            raise ValueError("motion search needs a 3D motion (positions (T, J, 3)); retarget 2D keypoints first")
+        query["motion"] = payload
+    return SearchParams(query)
+
+
+def run_search(params: SearchParams, context: JobContext) -> dict:
+    """Text / motion / clip query -> ranked library hits (``backend.library.jobs.run_search``; its result:
+    ``{"hits": [SearchHit fields], "model", "library", "query_kind", "exact", "seconds"}``)."""
+    from backend.library.jobs import run_search as library_search
+
+    context.progress.update(0.0, "opening the library")
+    library = context.models.get("library")
+    with context.model_lock():  # the retrieval encoders run on the device
+        return library_search(params.request, library, context.progress)
+
+
+# -- echo ----------------------------------------------------------------------------------------------------------
+def run_echo(params: EchoRequest, context: JobContext) -> dict:
+    """The empty job: answers its message (measures the queue's round trip)."""
+    context.progress.update(1.0, "echo")
+    return {"message": params.message}
+
+
+PIPELINES = {"conduct": run_conduct, "retarget": run_retarget, "search": run_search, "echo": run_echo}
+
+
+# -- models --------------------------------------------------------------------------------------------------------
+def _conductor_available(name: str):
+    def check(settings: Settings) -> tuple[bool, str]:
+        try:
+            from models.conductor import available_models
+        except ImportError as exc:
+            return False, f"conductor package not installed ({exc})"
+        info = available_models(dict(settings.checkpoints)).get(name, {"available": False, "detail": "unknown"})
+        return bool(info["available"]), str(info.get("detail", ""))
+
+    return check
+
+
+def _library_loader(settings: Settings, device: str) -> Any:
+    from backend.library import load_embedder, open_library
+
+    embedder = load_embedder(settings.retrieval_model) if settings.retrieval_model else None
+    return open_library(settings.library_url, embedder)  # None: the default model loads on first search
+
+
+def _library_available(settings: Settings) -> tuple[bool, str]:
+    try:
+        from models.retrieval.model import default_model_dir
+
+        from backend.library import default_library_url
+        from backend.library.embedding import MODEL_ENV
+    except ImportError as exc:
+        return False, f"library or retrieval models not installed ({exc})"
+    import os
+
+    model = Path(settings.retrieval_model or os.environ.get(MODEL_ENV) or default_model_dir()).expanduser()
+    where = settings.library_url or default_library_url()
+    if not model.is_dir():
+        return False, f"library {where}; no retrieval model at {model} (train one: baton train retrieval)"
+    return True, f"library {where}; retrieval model {model}"
+
+
+def _conductor_loader(name: str):
+    def load(settings: Settings, device: str) -> Any:
+        """``models.conductor.load_generator`` with the configured weights; ``device`` and ``runtime`` are passed
+        when the loader takes them. The ONNX runtime is refused for generators whose loader cannot use it."""
+        import inspect
+
+        from models.conductor import load_generator
+
+        accepted = inspect.signature(load_generator).parameters
+        kwargs = {key: value for key, value in (("device", device), ("runtime", settings.runtime)) if key in accepted}
+        if settings.runtime == "onnx" and "runtime" not in accepted and name != "procedural":
+            raise NotAvailableError(f"conductor model {name!r} has no ONNX Runtime path in this build; "
+                                    "serve it with --runtime torch")  # fmt: skip
+        return load_generator(name, settings.checkpoints.get(name), **kwargs)
+
+    return load
+
+
+def default_model_specs() -> list[ModelSpec]:
+    """The models this server knows: the conductor generators and the motion library (with its encoders)."""
+    specs = [
+        ModelSpec(f"conductor:{name}", "conductor", _conductor_loader(name), _conductor_available(name),
+                  uses_device=name != "procedural")  # fmt: skip
+        for name in CONDUCTOR_MODELS
+    ]
+    specs.append(ModelSpec("library", "library", _library_loader, _library_available))
+    return specs

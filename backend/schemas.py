@@ -1,0 +1,186 @@
+"""Request and response schemas of the HTTP API (one module; they make the published OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.api_errors import ErrorBody
+from blender_addon.wire import WIRE_DTYPES
+
+_MODEL_NAME = r"^[a-z0-9_\-]{1,32}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArrayPayload(_Strict):
+    """A numpy array on the wire: little-endian bytes, C order, base64."""
+
+    dtype: Literal[WIRE_DTYPES]  # type: ignore[valid-type]
+    shape: list[int] = Field(max_length=8, description="dimensions, each >= 0")
+    data: str = Field(description="base64 of the little-endian bytes")
+
+
+class SkeletonPayload(_Strict):
+    name: str = Field("custom", max_length=200)
+    joint_names: list[str] = Field(min_length=1, max_length=1000)
+    parents: list[int] = Field(min_length=1, max_length=1000, description="parent index per joint, -1 for the root")
+    rest_offsets: ArrayPayload = Field(description="(J, 3) float32 metres, offset from the parent at rest")
+
+
+class MotionPayload(_Strict):
+    """A motion (DESIGN §2): backend space, metres, +Y up, +Z forward; 2D keypoints in normalised image coords."""
+
+    skeleton: SkeletonPayload
+    fps: float = Field(gt=0, le=10_000)
+    positions: ArrayPayload = Field(description="(T, J, 3) float32 metres or (T, J, 2) image coordinates")
+    rotations: ArrayPayload | None = Field(None, description="(T, J, 4) float32 local quaternions (w, x, y, z)")
+    root_translation: ArrayPayload | None = Field(None, description="(T, 3) float32 metres")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RigPayload(_Strict):
+    """A client's rig (``TargetRig.to_dict()``): bone names, parents and rest world matrices in backend space."""
+
+    model_config = ConfigDict(extra="allow")
+    joint_names: list[str] = Field(min_length=1, max_length=1000)
+    parents: list[int] = Field(min_length=1, max_length=1000)
+
+
+RetargetTarget = str | RigPayload  # a built-in skeleton name (smpl24, kit21, coco13) or a described rig
+
+
+class RetargetOptions(_Strict):
+    mapping: dict[str, str] | None = Field(None, description="target joint -> source joint (overrides auto-mapping)")
+    root: Literal["full", "inplace", "height"] = "full"
+    foot_lock: bool = True
+    smoothing: float = Field(0.0, ge=0.0, le=10.0)
+
+
+class ConductRequest(_Strict):
+    """Generate a conductor's performance from music: an uploaded file (``upload_id`` from ``POST /uploads/audio``)
+    or a file on the server under an allowed root (``audio_path``). With ``target`` the motion is also retargeted."""
+
+    upload_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    audio_path: str | None = Field(None, max_length=4096, description="server path under an allowed root")
+    model: str = Field("procedural", pattern=_MODEL_NAME, description="procedural, diffusion or m2sgan")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    steps: int = Field(20, ge=1, le=1000, description="DDIM steps (diffusion)")
+    guidance: float | None = Field(None, ge=0.0, le=50.0, description="classifier-free guidance scale")
+    target: RetargetTarget | None = None
+    retarget: RetargetOptions = Field(default_factory=RetargetOptions)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ConductRequest:
+        if (self.upload_id is None) == (self.audio_path is None):
+            raise ValueError("give exactly one of upload_id and audio_path")
+        return self
+
+
+class RetargetRequest(_Strict):
+    """Retarget a motion (sent inline, a server file under an allowed root, or a library clip) onto a target."""
+
+    source: MotionPayload | None = None
+    source_path: str | None = Field(None, max_length=4096)
+    source_clip_id: int | None = Field(None, ge=0, description="a clip id of the server's motion library")
+    target: RetargetTarget
+    options: RetargetOptions = Field(default_factory=RetargetOptions)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RetargetRequest:
+        given = [x is not None for x in (self.source, self.source_path, self.source_clip_id)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of source, source_path and source_clip_id")
+        return self
+
+
+class SearchFiltersPayload(_Strict):
+    """Restrictions applied before ranking (``backend.library.SearchFilters``)."""
+
+    skeleton: str | None = Field(None, max_length=200, description="skeleton label, e.g. cmu31, smpl22")
+    min_duration_s: float | None = Field(None, ge=0)
+    max_duration_s: float | None = Field(None, ge=0)
+    license: str | None = Field(None, max_length=200)
+    commercial_only: bool = Field(False, description="drop clips whose license forbids commercial use")
+
+
+class SearchRequest(_Strict):
+    """Search the motion library by text, by a motion (inline or a server file under an allowed root) or by one of
+    its own clips (``clip_id``, left out of the results)."""
+
+    text: str | None = Field(None, min_length=1, max_length=2000)
+    motion: MotionPayload | None = None
+    motion_path: str | None = Field(None, max_length=4096)
+    clip_id: int | None = Field(None, ge=0)
+    k: int = Field(10, ge=1, le=1000)
+    exact: bool = Field(False, description="exhaustive search instead of the HNSW index")
+    filters: SearchFiltersPayload = Field(default_factory=SearchFiltersPayload)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchRequest:
+        if sum(x is not None for x in (self.text, self.motion, self.motion_path, self.clip_id)) != 1:
+            raise ValueError("give exactly one of text, motion, motion_path and clip_id")
+        return self
+
+
+class EchoRequest(_Strict):
+    """An empty job: returns its message (round-trip check of the job queue)."""
+
+    message: str = Field("", max_length=1000)
+
+
+class UploadInfo(BaseModel):
+    upload_id: str
+    bytes: int
+    content_type: str
+    duration_s: float | None = Field(description="audio duration read from the header, when readable")
+    expires_in_s: float
+
+
+class JobStatus(BaseModel):
+    id: str
+    kind: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float = Field(ge=0, le=1)
+    stage: str
+    eta_s: float | None = Field(description="seconds left, extrapolated from progress so far")
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: ErrorBody | None
+
+
+class JobResult(BaseModel):
+    id: str
+    kind: str
+    result: dict[str, Any]
+
+
+class ReleaseRequest(_Strict):
+    names: list[str] | None = Field(None, description="models to release; all when omitted")
+
+
+class ReleaseResult(BaseModel):
+    released: list[str]
+    loaded: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Capabilities(BaseModel):
+    version: str
+    models: dict[str, dict[str, Any]]
+    rigs: list[str]
+    job_kinds: list[str]
+    device: str
+    devices: list[str]
+    runtime: str
+    onnx_providers: dict[str, list[str]]
+    limits: dict[str, Any]
+    allowed_roots: int = Field(description="how many server folders jobs may read (paths not disclosed)")

@@ -1,0 +1,311 @@
+"""What the operators start: validate on the main thread (fast), talk to the backend on a worker thread, land the
+result on the main thread as one undo step.
+
+``start_generate`` / ``start_search`` / ``start_apply_hit`` return in milliseconds (the operator's ``execute``
+measures < 100 ms in ``baton bench addon``): they check the inputs, read the target rig's rest pose, and submit a
+:class:`jobs.Job`. Bad states raise ``ValueError`` / ``FileNotFoundError`` with a message for the user before any job
+starts: missing audio, no armature, an armature in Edit Mode, an empty query.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import bpy
+
+from . import apply as apply_layer
+from . import jobs, mapping, results, rigs, server
+from . import remote as remote_calls
+from .properties import TARGET_SKELETONS
+
+
+def report_finished(job: jobs.Job) -> None:
+    """Job listener: a finished job's message goes to the panel's message line and the info log."""
+    if job.silent:
+        return
+    level = {"done": "INFO", "cancelled": "WARNING"}.get(job.state, "ERROR")
+    scene = bpy.context.scene
+    if scene is not None and hasattr(scene, "baton"):
+        scene.baton.last_message, scene.baton.last_message_is_error = job.message, level == "ERROR"
+    try:
+        bpy.ops.baton.report(level=level, message=f"Baton: {job.message}")
+    except RuntimeError:  # no context to report in (e.g. while Blender quits): the panel still shows it
+        pass
+
+
+# --- validation helpers (main thread) ---------------------------------------------------------------------------
+
+
+def check_armature(obj: bpy.types.Object | None, purpose: str = "put the motion on") -> bpy.types.Object:
+    """``obj`` if it is an armature that can take an action now.
+
+    Raises:
+        ValueError: no object / not an armature / in Edit Mode (with what to do about it).
+    """
+    if obj is None:
+        raise ValueError(f"no armature selected: select the armature to {purpose}, or choose a new rig as Target")
+    if obj.type != "ARMATURE":
+        raise ValueError(f"'{obj.name}' is a {obj.type.lower()}, not an armature: select the armature to {purpose}")
+    if obj.mode == "EDIT":
+        raise ValueError(f"armature '{obj.name}' is in Edit Mode: switch to Object or Pose Mode first")
+    return obj
+
+
+def build_builtin_rig(context: bpy.types.Context, target: str) -> bpy.types.Object:
+    """Build a new armature for ``target`` (``SMPL24``, ``KIT21``, ``COCO13``) at the 3D cursor and select it.
+
+    Raises:
+        ValueError: for another target name.
+    """
+    try:
+        skeleton = TARGET_SKELETONS[target]
+    except KeyError:
+        raise ValueError(f"unknown rig {target!r}; expected one of {', '.join(TARGET_SKELETONS)}") from None
+    if context.mode != "OBJECT" and context.active_object is not None:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    obj = rigs.build_armature(rigs.builtin_rig(skeleton), name=skeleton.upper())
+    obj.location = context.scene.cursor.location
+    for other in context.selected_objects:
+        other.select_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj
+    return obj
+
+
+def resolve_target(context: bpy.types.Context, target: str) -> tuple[bpy.types.Object, bool]:
+    """The armature a result goes onto and whether it was just built (a new rig is its own undo step, so undoing
+    the result later keeps the rig and removes only the motion)."""
+    if target == "ACTIVE":
+        return check_armature(context.active_object), False
+    obj = build_builtin_rig(context, target)
+    results.push_undo(f"build {obj.name} rig")
+    return obj, True
+
+
+def resolve_audio(context: bpy.types.Context, audio_source: str, audio_path: str) -> str:
+    """An absolute path to the music. Raises ``ValueError`` / ``FileNotFoundError`` with what to fix."""
+    if audio_source == "STRIP":
+        path = results.scene_sound_path(context.scene)
+    else:
+        if not audio_path.strip():
+            raise ValueError("choose an audio file first (Generate from Music > Audio)")
+        path = bpy.path.abspath(audio_path)
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"audio file not found: {path}")
+    return path
+
+
+def custom_mapping(context: bpy.types.Context, obj: bpy.types.Object) -> dict[str, str] | None:
+    """The editor's ``{bone: canonical joint}`` if it is switched on and belongs to ``obj``, else ``None``."""
+    settings = context.scene.baton
+    if not settings.use_mapping or settings.mapping_armature != obj.name:
+        return None
+    table = {item.bone: item.joint for item in settings.mapping if item.joint != "NONE"}
+    mapping.validate_mapping(table, obj.data.bones.keys())
+    return table
+
+
+# --- the three jobs ---------------------------------------------------------------------------------------------
+
+
+def start_generate(
+    context: bpy.types.Context,
+    *,
+    audio_source: str,
+    audio_path: str,
+    model: str,
+    seed: int,
+    steps: int,
+    guidance: float | None,
+    target: str,
+    root_motion: str,
+    foot_lock: bool,
+    smoothing: float,
+    frame_start: int,
+) -> jobs.Job:
+    """Generate a conductor's performance of the music onto the target armature (non-blocking).
+
+    Raises:
+        ValueError / FileNotFoundError: bad state or input (nothing was changed then).
+    """
+    audio = resolve_audio(context, audio_source, audio_path)
+    _refuse_if_running("generate")
+    obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
+    request = remote_calls.ConductRequest(
+        audio_path=audio, model=model, seed=int(seed), steps=int(steps), guidance=guidance,
+        rig=remote_calls.rig_of(obj), root=root_motion, foot_lock=bool(foot_lock), smoothing=float(smoothing),
+        mapping=remote_calls.source_mapping(custom_mapping(context, obj), "coco13"),
+    )  # fmt: skip
+    url, token = server.connection(context)
+    start_command = _auto_start_command(context)
+    action_name = f"{os.path.splitext(os.path.basename(audio))[0][:24]} ({model} s{seed})"
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
+        return remote_calls.run_conduct(job, client, request)
+
+    def apply(motion: remote_calls.RigMotion) -> str:
+        return _land(job, motion, target_ref, frame_start, action_name, audio, created, "generate from music")
+
+    job = jobs.Job(kind="generate", label=f"Conducting ({model})", work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
+def start_search(context: bpy.types.Context, *, mode: str, query: str, video_path: str, k: int) -> jobs.Job:
+    """Search the library (non-blocking); results fill ``scene.baton.search_results``."""
+    _refuse_if_running("search")
+    if mode == "TEXT":
+        if not query.strip():
+            raise ValueError("type what you are looking for first (e.g. 'a person waves their right hand')")
+        request = remote_calls.SearchRequest(k=int(k), text=query.strip())
+    elif mode == "VIDEO":
+        path = os.path.abspath(bpy.path.abspath(video_path)) if video_path.strip() else ""
+        if not path or not os.path.isfile(path):
+            raise FileNotFoundError(f"video file not found: {path or '(none chosen)'}")
+        request = remote_calls.SearchRequest(k=int(k), video_path=path)
+    else:
+        obj = check_armature(context.active_object, purpose="search by its motion")
+        request = remote_calls.SearchRequest(k=int(k), motion=remote_calls.evaluated_motion(context, obj))
+    url, token = server.connection(context)
+    start_command = _auto_start_command(context)
+    scene_name = context.scene.name
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
+        return remote_calls.run_search(job, client, request)
+
+    def apply(hits: list[dict]) -> str:
+        scene = bpy.data.scenes.get(scene_name) or bpy.context.scene
+        settings = scene.baton
+        settings.search_results.clear()
+        for hit in hits:
+            item = settings.search_results.add()
+            item.clip_id, item.name = str(hit["clip_id"]), str(hit.get("name", hit["clip_id"]))
+            item.score, item.duration_s = float(hit.get("score", 0.0)), float(hit.get("duration_s", 0.0))
+            item.license, item.skeleton = str(hit.get("license", "")), str(hit.get("skeleton", ""))
+            item.caption = str(hit.get("caption", ""))
+        settings.search_index = 0
+        return f"{len(hits)} motions found" if hits else "no motions found"
+
+    job = jobs.Job(kind="search", label="Searching", work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
+def start_apply_hit(
+    context: bpy.types.Context,
+    *,
+    clip_id: str,
+    name: str,
+    source_skeleton: str,
+    target: str,
+    root_motion: str,
+    foot_lock: bool,
+    smoothing: float,
+    frame_start: int,
+    preview: bool,
+) -> jobs.Job:
+    """Retarget a library clip onto the target armature (non-blocking). ``preview`` leaves it pending (Accept /
+    Reject) and starts playback; otherwise it is accepted at once. The bone-mapping editor's table is sent when the
+    clip is on a built-in skeleton (``source_skeleton``); for other skeletons the backend maps bones by name."""
+    _refuse_if_running("apply_hit")
+    obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
+    table = custom_mapping(context, obj)
+    if table is not None and source_skeleton not in mapping.SOURCE_SKELETONS:
+        table = None  # the clip's joint names are only known to the backend: it maps by name itself
+    request = remote_calls.RetargetRequest(
+        clip_id=clip_id, rig=remote_calls.rig_of(obj), root=root_motion, foot_lock=bool(foot_lock),
+        smoothing=float(smoothing), mapping=remote_calls.source_mapping(table, source_skeleton),
+    )  # fmt: skip
+    url, token = server.connection(context)
+    start_command = _auto_start_command(context)
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
+        return remote_calls.run_retarget(job, client, request)
+
+    def apply(motion: remote_calls.RigMotion) -> str:
+        message = _land(job, motion, target_ref, frame_start, f"Baton {name[:40]}", None, created, "apply library clip")
+        if not preview:
+            message = results.accept(bpy.context.scene)
+        else:
+            _play()
+        return message
+
+    job = jobs.Job(kind="apply_hit", label=f"Retargeting {name[:24]}", work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
+# --- shared pieces ----------------------------------------------------------------------------------------------
+
+
+def _refuse_if_running(kind: str) -> None:
+    job = jobs.runner().latest(kind)
+    if job is not None and job.active:
+        raise RuntimeError(f"a {kind.replace('_', ' ')} job is still running: wait for it or press Cancel")
+
+
+def _auto_start_command(context) -> tuple[list[str], dict[str, str]] | None:
+    """The local backend's start command when Start Automatically is on (and a command can be formed)."""
+    from . import preferences
+
+    if not preferences.get(context).auto_start:
+        return None
+    try:
+        return server.start_command(context)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """The target armature by name and session id: Python references to Blender data do not survive undo or
+    loading a file while a job runs, and another file may hold an object of the same name."""
+
+    name: str
+    session_uid: int | None
+
+    @classmethod
+    def of(cls, obj: bpy.types.Object) -> TargetRef:
+        return cls(obj.name, getattr(obj, "session_uid", None))
+
+    def resolve(self) -> bpy.types.Object:
+        """The object now. Raises ``ValueError`` when it is gone (deleted, undone, another file loaded)."""
+        obj = bpy.data.objects.get(self.name)
+        if obj is None or (self.session_uid is not None and getattr(obj, "session_uid", None) != self.session_uid):
+            raise ValueError(f"the armature '{self.name}' is gone (deleted, undone or another file loaded) while "
+                             "the job ran; nothing was changed")  # fmt: skip
+        return obj
+
+
+def _land(job, motion, target: TargetRef, frame_start, action_name, audio, created, undo_message) -> str:
+    """Main thread: write the action with :mod:`apply` and finish with :func:`results.land_action`."""
+    obj = target.resolve()
+    check_armature(obj)
+    previous = results.current_action(obj)
+    started = time.perf_counter()
+    # With "Set Scene FPS and Range" the scene runs at the motion's fps (one key per frame); without it the keys are
+    # spaced for the scene's own fps so the motion keeps its timing (and stays in sync with the music).
+    keep_scene_fps = not bpy.context.scene.baton.set_scene_range
+    action = apply_layer.apply_motion(
+        obj, motion.bone_names, motion.rotations, motion.root_translation, motion.fps,
+        frame_start=frame_start, action_name=action_name, match_scene_fps=keep_scene_fps,
+    )  # fmt: skip
+    job.timings["keyframe_write_s"] = time.perf_counter() - started
+    return results.land_action(
+        bpy.context, obj, action, previous, frame_start=frame_start, num_frames=motion.num_frames, fps=motion.fps,
+        audio_path=audio, created_rig=created, undo_message=undo_message,
+    )  # fmt: skip
+
+
+def _play() -> None:
+    screen = bpy.context.screen
+    if screen is not None and not screen.is_animation_playing:
+        try:
+            bpy.ops.screen.animation_play()
+        except RuntimeError:  # no window (background): nothing to play in
+            pass

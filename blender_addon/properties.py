@@ -1,0 +1,121 @@
+"""Scene settings of the Baton panels: one PropertyGroup behind ``Scene.baton`` (registered in ``__init__``)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from . import mapping as mapping_tables
+
+MODEL_ITEMS = (
+    ("procedural", "Procedural", "Rule-based conductor timed to beats and loudness (always available)"),
+    ("diffusion", "Diffusion", "Diffusion-Conductor: x0-predicting DDIM transformer"),
+    ("m2sgan", "M2S-GAN", "VirtualConductor generator (needs the official checkpoint on the backend)"),
+)
+TARGET_ITEMS = (
+    ("ACTIVE", "Active Armature", "Put the result on the active armature"),
+    ("SMPL24", "New SMPL-24 Rig", "Build a new SMPL-24 armature and put the result on it"),
+    ("KIT21", "New KIT-21 Rig", "Build a new KIT-ML (MMM) armature and put the result on it"),
+    ("COCO13", "New COCO-13 Rig", "Build a new 13-keypoint conductor armature and put the result on it"),
+)
+#: Target enum value -> registry skeleton name.
+TARGET_SKELETONS = {"SMPL24": "smpl24", "KIT21": "kit21", "COCO13": "coco13"}
+ROOT_ITEMS = (
+    ("full", "Full", "Keep the source's root translation"),
+    ("inplace", "In Place", "Remove horizontal root motion"),
+    ("height", "Keep Height", "Only keep the hips' height"),
+)
+CANONICAL_ITEMS = (("NONE", "-", "Not set: the backend maps this bone by name, or leaves it at rest"),) + tuple(
+    (name, name, f"canonical joint {name}") for name in mapping_tables.CANONICAL_JOINTS
+)
+
+
+class BATON_MappingItem(bpy.types.PropertyGroup):
+    """One row of the bone-mapping editor: a bone of the target armature and the canonical joint driving it."""
+
+    bone: StringProperty(name="Bone", description="Bone of the target armature")
+    joint: EnumProperty(name="Joint", description="Canonical (SMPL-24) joint driving this bone", items=CANONICAL_ITEMS)
+
+
+class BATON_SearchHit(bpy.types.PropertyGroup):
+    """One library search result."""
+
+    clip_id: StringProperty(name="Clip")
+    score: FloatProperty(name="Score", precision=3)
+    duration_s: FloatProperty(name="Duration", unit="TIME_ABSOLUTE", precision=1)
+    license: StringProperty(name="License")
+    skeleton: StringProperty(name="Skeleton")
+    caption: StringProperty(name="Caption")
+
+
+class BATON_SceneProperties(bpy.types.PropertyGroup):
+    """Everything the Baton panels edit, stored on the scene (``scene.baton``)."""
+
+    # --- Generate from music
+    audio_source: EnumProperty(
+        name="Audio",
+        items=(
+            ("FILE", "File", "An audio file on disk"),
+            ("STRIP", "Sound Strip", "The scene's sound strip (the active one if it is a sound, else the first)"),
+        ),
+        default="FILE",
+    )
+    audio_path: StringProperty(name="Audio File", subtype="FILE_PATH", description="wav, ogg, flac or mp3, 5 s-20 min")
+    model: EnumProperty(name="Model", items=MODEL_ITEMS, default="procedural")
+    seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same music: same performance")
+    steps: IntProperty(name="Steps", default=20, min=1, max=1000, description="DDIM sampling steps (diffusion)")
+    use_guidance: BoolProperty(name="Guidance", default=False, description="Classifier-free guidance (diffusion)")
+    guidance: FloatProperty(name="Guidance Scale", default=2.0, min=0.0, max=20.0)
+    target: EnumProperty(name="Target", items=TARGET_ITEMS, default="ACTIVE")
+    root_motion: EnumProperty(name="Root Motion", items=ROOT_ITEMS, default="full")
+    foot_lock: BoolProperty(name="Foot Lock", default=True, description="Pin feet during contact (two-bone IK)")
+    smoothing: FloatProperty(name="Smoothing", default=0.0, min=0.0, max=1.0)
+    frame_start: IntProperty(name="Start Frame", default=1, description="Frame where the action and music start")
+    add_sound_strip: BoolProperty(name="Add Music Strip", default=True, description="Music as a sound strip")
+    set_scene_range: BoolProperty(name="Set Scene FPS and Range", default=True)
+
+    # --- Library search
+    search_mode: EnumProperty(
+        name="Search By",
+        items=(
+            ("TEXT", "Text", "Describe the motion"),
+            ("ACTION", "Selected Action", "Find motions like the selected armature's action (evaluated joints)"),
+            ("VIDEO", "Video", "Find motions like a person in a video file"),
+        ),
+        default="TEXT",
+    )
+    search_query: StringProperty(name="Query", description="e.g. 'a person waves their right hand'")
+    video_path: StringProperty(name="Video", subtype="FILE_PATH")
+    search_k: IntProperty(name="Results", default=10, min=1, max=100)
+    search_results: CollectionProperty(type=BATON_SearchHit)
+    search_index: IntProperty(name="Result", default=0)
+
+    # --- Bone mapping
+    mapping: CollectionProperty(type=BATON_MappingItem)
+    mapping_index: IntProperty(default=0)
+    mapping_armature: StringProperty(name="Mapped Armature", description="Armature the mapping was filled from")
+    use_mapping: BoolProperty(
+        name="Use Custom Mapping",
+        default=False,
+        description="Send this mapping with jobs for the mapped armature (else the backend maps bones by name)",
+    )
+
+    # --- The result waiting for Accept / Reject (undo restores these too)
+    pending_object: PointerProperty(type=bpy.types.Object, name="Result Armature")
+    pending_action: PointerProperty(type=bpy.types.Action, name="Result Action")
+    previous_action: PointerProperty(type=bpy.types.Action, name="Previous Action")
+    pending_created_rig: BoolProperty(default=False)
+    pending_frame_start: IntProperty(default=1)
+    last_message: StringProperty(name="Message")
+    last_message_is_error: BoolProperty(default=False)
+
+
+CLASSES = (BATON_MappingItem, BATON_SearchHit, BATON_SceneProperties)

@@ -1,0 +1,247 @@
+"""Diffusion-Conductor generator: music features -> conducting motion (COCO-13, 30 fps), registered as ``diffusion``.
+
+Pipeline (../shared/DESIGN.md §4): the ConductorMotion100 mel (T90, 128) -> the M2S music encoder (contrastively
+pre-trained, BatchNorm in eval mode) -> per-frame 64-d features at 30 fps -> DDIM sampling of the x0-predicting
+:class:`~models.conductor.diffusion_model.ConductorDenoiser` window by window
+(:func:`~models.conductor.diffusion_sampling.generate_windowed`) -> de-normalised keypoints (T, 13, 2) in [0, 1].
+
+A checkpoint is one ``.pt`` file (a plain dict, loadable with ``torch.load(weights_only=True)``):
+``format``, ``denoiser_config``, ``denoiser`` (state dict), ``music_encoder`` (state dict), ``normalizer``
+(``mean``/``std`` of the 26 motion channels), ``scheduler`` (diffusers config), ``window``, ``overlap``,
+``train_config`` and ``metrics``. The default weights ship at ``models/conductor/weights/diffusion_default.pt``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.conductor.diffusion_model import MOTION_DIM, ConductorDenoiser, DenoiserConfig
+from models.conductor.diffusion_sampling import make_scheduler
+from models.progress import Progress
+
+CHECKPOINT_FORMAT = "baton.diffusion_conductor/1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "diffusion_default.pt"
+MOTION_FPS = 30
+NUM_KEYPOINTS = 13
+
+
+@dataclass
+class MotionNormalizer:
+    """Per-channel standardisation of the 26 motion channels: ``x = (positions - mean) / std``.
+
+    Attributes:
+        mean: (26,) float32 channel means of the training motion (image coordinates).
+        std: (26,) float32 channel standard deviations, floored so near-static channels do not blow up.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, motions: list[np.ndarray], floor: float = 0.01) -> MotionNormalizer:
+        """Fit on a list of (T, 13, 2) arrays. Raises ValueError on an empty list or a wrong shape."""
+        if not motions:
+            raise ValueError("MotionNormalizer.fit needs at least one motion")
+        flat = np.concatenate([np.asarray(m, np.float64).reshape(len(m), -1) for m in motions])
+        if flat.shape[1] != MOTION_DIM:
+            raise ValueError(f"motions must be (T, 13, 2), got {flat.shape[1]} channels per frame")
+        return cls(flat.mean(0).astype(np.float32), np.maximum(flat.std(0), floor).astype(np.float32))
+
+    def normalize(self, positions: torch.Tensor) -> torch.Tensor:
+        """(..., 13, 2) or (..., 26) image coordinates -> (..., 26) normalised."""
+        x = positions.reshape(*positions.shape[: -2 if positions.shape[-1] == 2 else -1], MOTION_DIM)
+        return (x - torch.as_tensor(self.mean)) / torch.as_tensor(self.std)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., 26) normalised -> (..., 13, 2) image coordinates."""
+        pos = x * torch.as_tensor(self.std) + torch.as_tensor(self.mean)
+        return pos.reshape(*x.shape[:-1], NUM_KEYPOINTS, 2)
+
+    def to_dict(self) -> dict:
+        return {"mean": torch.as_tensor(self.mean), "std": torch.as_tensor(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MotionNormalizer:
+        return cls(np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32))
+
+
+def build_music_encoder() -> torch.nn.Module:
+    """A fresh M2S music encoder (mel (B, T90, 128) -> (B, T30, 64)); the module lives in ``models.conductor.m2s``."""
+    from models.conductor.m2s import MusicEncoder
+
+    return MusicEncoder()
+
+
+def encode_music(encoder: torch.nn.Module, mel: np.ndarray | torch.Tensor, frames: int) -> torch.Tensor:
+    """Per-frame music features at 30 fps from a ConductorMotion100 mel.
+
+    Args:
+        encoder: the music encoder, in eval mode (BatchNorm uses its running statistics).
+        mel: (T90, 128) float32 mel at 90 Hz (``MusicFeatures.mel``).
+        frames: motion frames wanted (``MusicFeatures.num_motion_frames``); the encoder's output (T90 // 3 frames)
+            is cropped or edge-padded to it.
+
+    Returns:
+        (frames, 64) float32.
+    """
+    mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32))
+    if mel_t.dim() != 2 or mel_t.shape[1] != 128:
+        raise ValueError(f"mel must be (T90, 128), got {tuple(mel_t.shape)}")
+    need = 3 * frames
+    if mel_t.shape[0] < need:  # edge-pad so the encoder's 3:1 pooling yields >= frames outputs
+        mel_t = torch.cat([mel_t, mel_t[-1:].expand(need - mel_t.shape[0], -1)])
+    with torch.no_grad():
+        feats = encoder(mel_t[:need].unsqueeze(0))[0]
+    if feats.shape[0] < frames:
+        feats = torch.cat([feats, feats[-1:].expand(frames - feats.shape[0], -1)])
+    return feats[:frames].float()
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Write a checkpoint dict atomically (temp file + ``os.replace``); nothing is left half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a diffusion-conductor checkpoint (or a training run folder holding ``diffusion.pt``).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is not a diffusion-conductor checkpoint.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "diffusion.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"diffusion checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a corrupt or foreign file
+        raise ValueError(f"{path} is not a readable diffusion-conductor checkpoint: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a diffusion-conductor checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return data
+
+
+class DiffusionConductor:
+    """The ``diffusion`` generator of :func:`models.conductor.generate`.
+
+    Args:
+        checkpoint: a checkpoint file or training run folder; ``None`` = the shipped default weights.
+        device: torch device for inference (default CPU).
+
+    Raises:
+        FileNotFoundError / ValueError: see :func:`load_checkpoint`.
+    """
+
+    name = "diffusion"
+
+    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> None:
+        self.checkpoint_path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+        data = load_checkpoint(self.checkpoint_path)
+        self.device = torch.device(device)
+        self.config = DenoiserConfig.from_dict(data["denoiser_config"])
+        self.denoiser = ConductorDenoiser(self.config)
+        self.denoiser.load_state_dict(data["denoiser"], strict=True)
+        self.denoiser.eval().to(self.device)
+        self.music_encoder = build_music_encoder()
+        self.music_encoder.load_state_dict(data["music_encoder"], strict=True)
+        self.music_encoder.eval().to(self.device)
+        self.normalizer = MotionNormalizer.from_dict(data["normalizer"])
+        self.scheduler_config = dict(data.get("scheduler", {}))
+        self.window = int(data["window"])
+        self.overlap = int(data["overlap"])
+        self.metadata = {k: data.get(k) for k in ("train_config", "metrics") if k in data}
+
+    @classmethod
+    def availability(cls, checkpoint: str | os.PathLike | None = None) -> tuple[bool, str]:
+        """Whether the weights are present and readable, with a one-line detail for ``available_models()``."""
+        path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+        try:
+            load_checkpoint(path)
+        except (FileNotFoundError, ValueError) as exc:
+            return False, str(exc)
+        return True, f"Diffusion-Conductor weights at {path}"
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, music: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """The torch x0 predictor used by the sampler (inputs moved to the model's device, output on CPU)."""
+        with torch.no_grad():
+            d = self.device
+            return self.denoiser(x_t.to(d), t.to(d), music.to(d), keep.to(d)).cpu()
+
+    def music_features(self, mel: np.ndarray, frames: int) -> torch.Tensor:
+        """(T90, 128) mel -> (frames, 64) per-frame features (see :func:`encode_music`)."""
+        return encode_music(self.music_encoder, mel, frames).cpu()
+
+    def sample(
+        self,
+        music: torch.Tensor,
+        *,
+        seed: int = 0,
+        steps: int = 20,
+        guidance: float | None = None,
+        denoise=None,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Sample keypoints (T, 13, 2) float32 in image coordinates from per-frame features (T, 64).
+
+        ``denoise`` swaps in another x0 predictor with the same signature (e.g. an onnxruntime session wrapper).
+        """
+        from models.conductor.diffusion_sampling import generate_windowed
+
+        x0 = generate_windowed(
+            denoise or self.denoise, music, scheduler=make_scheduler(self.scheduler_config), window=self.window,
+            overlap=self.overlap, steps=steps, guidance=guidance, seed=seed, motion_dim=self.config.motion_dim,
+            progress=progress,
+        )
+        return self.normalizer.denormalize(x0).numpy().astype(np.float32)
+
+    def generate(self, features, *, seed: int = 0, steps: int = 20, guidance: float | None = None,
+                 progress: Progress | None = None):
+        """Generate a conductor's performance for analysed music.
+
+        Args:
+            features: :class:`models.conductor.audio.MusicFeatures` (its ``mel`` and ``duration_s`` are used).
+            seed: RNG seed (same seed -> same motion).
+            steps: DDIM steps (20-50 recommended).
+            guidance: classifier-free guidance weight (``None`` = off).
+            progress: progress sink; cancellation stops between windows.
+
+        Returns:
+            :class:`models.motion.Motion` on ``coco13`` at 30 fps, positions (T, 13, 2) in [0, 1] image
+            coordinates (y down), T = round(duration_s * 30).
+        """
+        from models.motion import Motion, get_skeleton
+
+        frames = int(getattr(features, "num_motion_frames", round(float(features.duration_s) * MOTION_FPS)))
+        if frames < 1:
+            raise ValueError(f"music too short to conduct: {features.duration_s} s")
+        sub = progress.sub(0.0, 0.1) if progress is not None else None
+        if sub is not None:
+            sub.update(0.0, "music encoder")
+        music = self.music_features(features.mel, frames)
+        positions = self.sample(music, seed=seed, steps=steps, guidance=guidance,
+                                progress=progress.sub(0.1, 1.0) if progress is not None else None)
+        positions = np.clip(positions, 0.0, 1.0)
+        return Motion(
+            skeleton=get_skeleton("coco13"), fps=MOTION_FPS, positions=positions,
+            metadata={"generator": "diffusion", "seed": int(seed), "steps": int(steps),
+                      "guidance": guidance, "checkpoint": str(self.checkpoint_path)},
+        )

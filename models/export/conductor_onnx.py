@@ -1,0 +1,204 @@
+"""ONNX export and onnxruntime inference for the Diffusion-Conductor (denoiser + music encoder).
+
+Export: ``torch.onnx.export(dynamo=True)`` with dynamic batch and time axes, so one file serves every window length
+and batch (the classifier-free-guidance batch is 2x). Opset 18.
+
+Inference: :class:`OnnxConductorRuntime` runs the music encoder and the denoiser with onnxruntime and plugs into the
+same DDIM sampler as torch (:func:`models.conductor.diffusion_sampling.generate_windowed`). It asks for the CUDA
+execution provider when onnxruntime offers it and reports what the session really uses — ``session.get_providers()``
+— because onnxruntime-gpu lists CUDA even on machines without a GPU (../shared/DESIGN.md §8).
+
+Dynamic int8 (:func:`quantize_int8`): onnxruntime's ``quantize_dynamic`` (weights int8, activations quantised on
+the fly) — about half the CPU latency of fp32 for MatMul-heavy graphs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+OPSET = 18
+DENOISER_INPUTS = ("x_t", "timesteps", "music", "music_keep")
+MUSIC_INPUTS = ("mel",)
+
+
+def _atomic_export(write, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp + ".data"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return path
+
+
+def export_denoiser(denoiser: torch.nn.Module, path: str | os.PathLike, *, frames: int = 120) -> Path:
+    """Export the x0 denoiser: inputs ``x_t (B,T,26) f32, timesteps (B,) i64, music (B,T,64) f32,
+    music_keep (B,T) f32`` -> ``x0 (B,T,26) f32`` with dynamic B and T (T <= the model's ``max_frames``).
+
+    Raises:
+        ValueError: ``frames`` outside [2, max_frames].
+    """
+    cfg = denoiser.cfg
+    if not 2 <= frames <= cfg.max_frames:
+        raise ValueError(f"example frames must be in [2, {cfg.max_frames}], got {frames}")
+    denoiser = denoiser.eval()
+    args = (torch.randn(2, frames, cfg.motion_dim), torch.tensor([999, 10]), torch.randn(2, frames, cfg.music_dim),
+            torch.ones(2, frames))
+    batch, time_ = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("frames", min=2, max=cfg.max_frames)
+    shapes = {"x_t": {0: batch, 1: time_}, "timesteps": {0: batch}, "music": {0: batch, 1: time_},
+              "music_keep": {0: batch, 1: time_}}
+
+    def write(tmp: str) -> None:
+        program = torch.onnx.export(denoiser, args, dynamic_shapes=shapes, input_names=list(DENOISER_INPUTS),
+                                    output_names=["x0"], opset_version=OPSET, dynamo=True, verbose=False)
+        program.save(tmp, external_data=False)
+
+    return _atomic_export(write, Path(path))
+
+
+def export_music_encoder(encoder: torch.nn.Module, path: str | os.PathLike, *, mel_frames: int = 540) -> Path:
+    """Export the music encoder (eval mode): ``mel (1, T90, 128) f32`` -> ``music (1, ceil(T90/3), 64) f32``,
+    dynamic T90."""
+    encoder = encoder.eval()
+    args = (torch.rand(1, mel_frames, 128),)
+    shapes = {"mel": {1: torch.export.Dim("mel_frames", min=9, max=20 * 60 * 90)}}
+
+    def write(tmp: str) -> None:
+        program = torch.onnx.export(encoder, args, dynamic_shapes=shapes, input_names=list(MUSIC_INPUTS),
+                                    output_names=["music"], opset_version=OPSET, dynamo=True, verbose=False)
+        program.save(tmp, external_data=False)
+
+    return _atomic_export(write, Path(path))
+
+
+def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike,
+                  op_types: tuple[str, ...] = ("MatMul", "Gemm")) -> Path:
+    """Dynamic int8 quantisation of an fp32 ONNX model (int8 weights, activations quantised at run time).
+
+    ``op_types``: the operators to quantise (add ``"Conv"`` for the convolutional music encoder).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = Path(dst)
+
+    def write(tmp: str) -> None:
+        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+
+    return _atomic_export(write, dst)
+
+
+def make_session(path: str | os.PathLike, *, device: str = "auto", threads: int = 0):
+    """An onnxruntime session: CUDA when ``device`` is "auto"/"cuda" and onnxruntime offers it, else CPU.
+
+    Returns:
+        ``(session, providers)`` where ``providers`` is ``session.get_providers()`` — what the session really uses.
+
+    Raises:
+        FileNotFoundError: missing model file.
+        ValueError: ``device == "cuda"`` but the session fell back to CPU.
+    """
+    import onnxruntime as ort
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"ONNX model not found: {path}")
+    if device not in ("auto", "cuda", "cpu"):
+        raise ValueError(f"device must be auto, cuda or cpu, got {device!r}")
+    wanted = ["CPUExecutionProvider"]
+    if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+        wanted.insert(0, "CUDAExecutionProvider")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+    providers = session.get_providers()
+    if device == "cuda" and "CUDAExecutionProvider" not in providers:
+        raise ValueError(f"CUDA requested but onnxruntime runs {path} on {providers}")
+    return session, providers
+
+
+class OnnxConductorRuntime:
+    """Music encoder + denoiser sessions with the torch sampler's ``denoise`` signature.
+
+    Args:
+        denoiser_path / music_path: ONNX files from :func:`export_denoiser` / :func:`export_music_encoder`.
+        device: "auto" (CUDA if present), "cuda" or "cpu"; threads: intra-op threads (0 = onnxruntime default).
+    """
+
+    def __init__(self, denoiser_path: str | os.PathLike, music_path: str | os.PathLike, *, device: str = "auto",
+                 threads: int = 0) -> None:
+        self.denoiser, self.providers = make_session(denoiser_path, device=device, threads=threads)
+        self.music, self.music_providers = make_session(music_path, device=device, threads=threads)
+
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, music: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        feeds = {"x_t": x_t.numpy().astype(np.float32), "timesteps": t.numpy().astype(np.int64),
+                 "music": music.numpy().astype(np.float32), "music_keep": keep.numpy().astype(np.float32)}
+        return torch.from_numpy(self.denoiser.run(["x0"], feeds)[0])
+
+    def music_features(self, mel: np.ndarray, frames: int) -> torch.Tensor:
+        """(T90, 128) mel -> (frames, 64), cropped / edge-padded as in ``encode_music`` (diffusion.py)."""
+        mel = np.asarray(mel, np.float32)
+        need = 3 * frames
+        if mel.shape[0] < need:
+            mel = np.concatenate([mel, np.repeat(mel[-1:], need - mel.shape[0], axis=0)])
+        feats = torch.from_numpy(self.music.run(["music"], {"mel": mel[None, :need]})[0][0])
+        if feats.shape[0] < frames:
+            feats = torch.cat([feats, feats[-1:].expand(frames - feats.shape[0], -1)])
+        return feats[:frames]
+
+
+def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    """max |a - b| as a float (the parity number reported by ``baton export onnx``)."""
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def export_conductor(checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike, *, int8: bool = False,
+                     device: str = "auto", seed: int = 0) -> dict:
+    """Export a diffusion checkpoint's denoiser and music encoder, check parity with torch, optionally quantise.
+
+    Returns:
+        A report: file paths, providers (``session.get_providers()``), ``max_abs_diff_denoiser``,
+        ``max_abs_diff_music_encoder`` (fp32 vs torch) and, with ``int8``, the int8 files and their differences.
+    """
+    from models.conductor.diffusion import DiffusionConductor
+
+    gen = DiffusionConductor(checkpoint)
+    out = Path(out_dir)
+    den_path = export_denoiser(gen.denoiser, out / "denoiser.onnx", frames=min(120, gen.config.max_frames))
+    mus_path = export_music_encoder(gen.music_encoder, out / "music_encoder.onnx")
+    report: dict = {"checkpoint": str(gen.checkpoint_path), "denoiser": str(den_path), "music_encoder": str(mus_path)}
+    rng = torch.Generator().manual_seed(seed)
+    frames = min(gen.window, gen.config.max_frames)
+    x_t = torch.randn(2, frames, gen.config.motion_dim, generator=rng)
+    t = torch.tensor([999, 37])
+    music = torch.randn(2, frames, gen.config.music_dim, generator=rng)
+    keep = (torch.rand(2, frames, generator=rng) > 0.1).float()
+    mel = torch.rand(1, 3 * frames + 1, 128, generator=rng)
+    ref_x0 = gen.denoise(x_t, t, music, keep)
+    with torch.no_grad():
+        ref_music = gen.music_encoder(mel)
+    variants = [("", den_path, mus_path)]
+    if int8:
+        variants.append(("_int8", quantize_int8(den_path, out / "denoiser.int8.onnx"),
+                         quantize_int8(mus_path, out / "music_encoder.int8.onnx", ("Conv", "MatMul", "Gemm"))))
+    for suffix, den, mus in variants:
+        runtime = OnnxConductorRuntime(den, mus, device=device)
+        report[f"providers{suffix}"] = runtime.providers
+        report[f"max_abs_diff_denoiser{suffix}"] = max_abs_diff(ref_x0, runtime.denoise(x_t, t, music, keep))
+        got = runtime.music.run(["music"], {"mel": mel.numpy()})[0]
+        report[f"max_abs_diff_music_encoder{suffix}"] = max_abs_diff(ref_music, got)
+        if suffix:
+            report["denoiser_int8"], report["music_encoder_int8"] = str(den), str(mus)
+    return report

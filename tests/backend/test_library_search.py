@@ -1,0 +1,150 @@
+"""Search on both stores: text and motion queries, filters, exact vs ANN, lazy embedding, the search job and the
+``baton search`` command, and the real ``models.retrieval`` encoders across skeletons (Bandai 22 joints, CMU 31)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.library import SearchFilters, open_library
+from backend.library.embedding import RetrievalModelEmbedder
+from backend.library.importer import import_paths
+from backend.library.jobs import run_search
+from models.motion.bvh import load_bvh
+from tests.backend.conftest_library import *  # noqa: F401,F403
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def library(library_url, small_bvh_tree, feature_embedder):
+    """27 real clips (24 Bandai, 3 CMU) imported WITHOUT embeddings; the embedder is attached afterwards."""
+    with open_library(library_url) as lib:
+        import_paths(lib, [small_bvh_tree])
+        lib.set_embedder(feature_embedder)
+        yield lib
+
+
+def test_text_search_embeds_lazily_and_ranks(library, feature_embedder):
+    assert library.stats()["embeddings"] == {}
+    hits = library.search_text("waves goodbye like a giant", k=5)
+    assert library.stats()["embeddings"][feature_embedder.model_key]["clips"] == 27
+    assert hits[0].name == "dataset-1_bye_giant_001"
+    assert hits[0].caption == "a person waves goodbye with one hand like a giant"
+    assert len(hits) == 5 and all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    exact = library.search_text("waves goodbye like a giant", k=5, exact=True)
+    assert [h.clip_id for h in exact] == [h.clip_id for h in hits]
+    np.testing.assert_allclose([h.score for h in exact], [h.score for h in hits], atol=1e-4)
+    with pytest.raises(ValueError, match="non-empty"):
+        library.search_text("  ")
+    with pytest.raises(ValueError, match="k must be"):
+        library.search_text("walk", k=0)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_filters_hold_for_every_hit(library, exact):
+    cmu = library.search_text("walk", k=10, filters=SearchFilters(skeleton="cmu31"), exact=exact)
+    assert sorted(h.name for h in cmu) == ["131_01", "131_02", "131_03"]
+    free = library.search_text("walk", k=30, filters=SearchFilters(commercial_only=True), exact=exact)
+    assert {h.skeleton for h in free} == {"cmu31"}
+    nc = library.search_text("walk", k=30, filters=SearchFilters(license="CC BY-NC 4.0"), exact=exact)
+    assert len(nc) == 24 and {h.license for h in nc} == {"CC BY-NC 4.0"}
+    window = SearchFilters(min_duration_s=3.0, max_duration_s=6.0)
+    timed = library.search_text("walk", k=30, filters=window, exact=exact)
+    expected = [c for c in library.clips() if 3.0 <= c.duration_s <= 6.0]
+    assert 0 < len(timed) == len(expected) < 27
+    assert all(3.0 <= h.duration_s <= 6.0 for h in timed)
+    assert library.search_text("walk", filters=SearchFilters(skeleton="kit21"), exact=exact) == []
+    with pytest.raises(ValueError, match="larger than"):
+        SearchFilters(min_duration_s=5, max_duration_s=1)
+    with pytest.raises(ValueError, match="unknown search filter"):
+        SearchFilters.from_dict({"colour": "red"})
+
+
+def test_motion_search_by_file_and_by_clip(library, shared_data):
+    source = load_bvh(shared_data / "cmu_mocap_subject131_bvh" / "131_03.bvh")  # 120 fps original
+    hits = library.search_motion(source, k=3)
+    assert hits[0].name == "131_03" and hits[0].score > hits[1].score
+    by_id = library.search_motion(hits[0].clip_id, k=3)
+    assert hits[0].clip_id not in [h.clip_id for h in by_id] and len(by_id) == 3
+    with pytest.raises(TypeError, match="Motion or a clip id"):
+        library.search_motion("131_03.bvh")
+
+
+def test_search_job_requests(library, shared_data):
+    result = run_search({"text": "walks like a street thug", "k": 3, "filters": {"skeleton": "bandai22"}}, library)
+    assert result["query_kind"] == "text" and len(result["hits"]) == 3
+    assert result["hits"][0]["name"].startswith("dataset-1_walk_chimpira")
+    json.dumps(result)
+    motion = library.get_motion(result["hits"][0]["clip_id"])
+    import base64
+
+    wire = {"dtype": "float32", "shape": list(motion.positions.shape),
+            "data": base64.b64encode(motion.positions.astype("<f4").tobytes()).decode()}  # fmt: skip
+    request = {"motion": {"skeleton": motion.skeleton.to_dict(), "fps": motion.fps, "positions": wire}, "k": 1}
+    assert run_search(request, library)["hits"][0]["clip_id"] == result["hits"][0]["clip_id"]
+    path = shared_data / "cmu_mocap_subject131_bvh" / "131_01.bvh"
+    assert run_search({"motion_path": str(path), "k": 1}, library)["hits"][0]["name"] == "131_01"
+    for bad in ({}, {"text": "x", "clip_id": 1}, {"text": "x", "k": 0}, {"text": "x", "filters": {"size": 1}}):
+        with pytest.raises(ValueError):
+            run_search(bad, library)
+
+
+@pytest.fixture(scope="module")
+def retrieval_run(tmp_path_factory):
+    """A small, randomly initialised model from ``models.retrieval`` saved as a run folder (the encoders, not their
+    training, are under test here; training and R@k live in the retrieval tests)."""
+    import torch
+    from models.retrieval.encoders import TMRConfig
+    from models.retrieval.model import RetrievalConfig, RetrievalModel
+
+    torch.manual_seed(0)
+    model = RetrievalModel(RetrievalConfig(encoder="tmr", tmr=TMRConfig(d_model=64, layers=1, heads=2, feedforward=128,
+                                                                       max_frames=120)))  # fmt: skip
+    return model.save(tmp_path_factory.mktemp("retrieval") / "run")
+
+
+def test_real_encoders_search_bandai_and_cmu_with_one_model(library_url, small_bvh_tree, shared_data, retrieval_run):
+    from models.retrieval.model import load_retrieval_model
+
+    embedder = RetrievalModelEmbedder(load_retrieval_model(retrieval_run), retrieval_run)
+    with open_library(library_url, embedder=embedder) as library:
+        report = import_paths(library, [small_bvh_tree], embedder=embedder)
+        assert report.embedded_with == embedder.model_key and report.imported == 27
+        ids, vectors = library.store.embeddings(embedder.model_key)
+        assert vectors.shape == (27, embedder.dim) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+        hits = library.search_text("a person hops and stops", k=27, exact=True)
+        assert {h.skeleton for h in hits} == {"bandai22", "cmu31"}
+        for name, folder in (("131_02", "cmu_mocap_subject131_bvh"), ("dataset-1_bye_happy_001", None)):
+            path = shared_data / (folder or "bandai_namco_motion_dataset1/data") / f"{name}.bvh"
+            assert library.search_motion(load_bvh(path), k=1, exact=True)[0].name == name
+
+
+def test_search_command_json(small_bvh_tree, retrieval_run, shared_data, tmp_path):
+    library_url = str(tmp_path / "cli.sqlite")  # the stores are covered above; this checks the command line
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    base = [sys.executable, "-m", "backend.cli"]
+    done = subprocess.run(base + ["library", "import", str(small_bvh_tree / "cmu"), "--db", library_url, "--json"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["imported"] == 3
+    # a motion file given as the query is searched by motion (`--motion FILE` is the same through the module)
+    for query in (["a person walks"], [str(shared_data / "cmu_mocap_subject131_bvh" / "131_02.bvh")]):
+        command = base + ["search", *query, "-k", "2", "--db", library_url, "--model", str(retrieval_run), "--json"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert len(result["hits"]) == 2 and result["model"].startswith("run@")
+        assert result["query_kind"] == ("text" if len(query[0]) < 20 else "motion_path")
+    both = ["a person walks", "--motion", str(shared_data / "cmu_mocap_subject131_bvh" / "131_02.bvh")]
+    done = subprocess.run(base + ["search", *both, "--db", library_url, "--model", str(retrieval_run)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)  # fmt: skip
+    assert done.returncode == 1 and "either a text query" in done.stderr
+    stats = subprocess.run(base + ["library", "stats", "--db", library_url, "--json"], capture_output=True, text=True,
+                           env=env, cwd=REPO, timeout=300)  # fmt: skip
+    assert json.loads(stats.stdout)["clips"] == 3

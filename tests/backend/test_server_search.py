@@ -1,0 +1,75 @@
+"""Search jobs through the live server agree with the library searched in-process (CMU subject 131 clips)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend.server_process import start_server
+from backend.wire_motion import motion_to_payload
+from blender_addon.client import BatonClient, BatonClientError
+from models.motion import load_bvh
+
+
+@pytest.fixture(scope="module")
+def search_setup(tmp_path_factory: pytest.TempPathFactory, shared_data: Path):
+    """A SQLite library of the three CMU clips embedded by a small seeded retrieval model, and a server using both."""
+    import torch
+
+    from backend.library import import_paths, load_embedder, open_library
+    from models.retrieval.encoders import TMRConfig
+    from models.retrieval.model import RetrievalConfig, RetrievalModel
+
+    tmp = tmp_path_factory.mktemp("search")
+    torch.manual_seed(0)
+    config = RetrievalConfig(encoder="tmr", tmr=TMRConfig(d_model=64, layers=1, heads=2, feedforward=128,
+                                                          max_frames=120))  # fmt: skip
+    model_dir = RetrievalModel(config).save(tmp / "model")
+    url = f"sqlite:///{tmp / 'library.sqlite'}"
+    cmu = shared_data / "cmu_mocap_subject131_bvh"
+    with open_library(url, load_embedder(model_dir)) as library:
+        import_paths(library, [cmu])
+    server = start_server(tmp / "server", "--library", url, "--retrieval-model", str(model_dir), "--root", str(cmu))
+    yield {"server": server, "url": url, "model": model_dir, "cmu": cmu}
+    server.stop()
+
+
+def _in_process(setup, request: dict) -> list[tuple[int, float]]:
+    from backend.library import load_embedder, open_library
+    from backend.library.jobs import run_search
+
+    with open_library(setup["url"], load_embedder(setup["model"])) as library:
+        return [(h["clip_id"], round(h["score"], 5)) for h in run_search(request, library)["hits"]]
+
+
+def test_search_jobs_match_the_in_process_library(search_setup):
+    server = search_setup["server"]
+    client = BatonClient(server.url, token=server.token, timeout=120)
+    assert client.capabilities()["models"]["library"]["available"] is True
+    text = client.wait(client.submit_search("a person hops on one leg", k=3), timeout=300)
+    assert text["query_kind"] == "text" and len(text["hits"]) == 3
+    scores = [h["score"] for h in text["hits"]]
+    assert scores == sorted(scores, reverse=True) and {h["skeleton"] for h in text["hits"]} == {"cmu31"}
+    remote = [(h["clip_id"], round(h["score"], 5)) for h in text["hits"]]
+    assert remote == _in_process(search_setup, {"text": "a person hops on one leg", "k": 3})
+
+    by_path = client.wait(client.submit_search(motion_path="131_02.bvh", k=1, filters={"skeleton": "cmu31"}))
+    assert by_path["hits"][0]["name"] == "131_02"
+    inline = load_bvh(search_setup["cmu"] / "131_03.bvh")
+    by_motion = client.wait(client.submit_search(motion=motion_to_payload(inline), k=1, exact=True))
+    assert by_motion["query_kind"] == "motion" and by_motion["hits"][0]["name"] == "131_03"
+    clip = by_path["hits"][0]["clip_id"]
+    like = client.wait(client.submit_search(clip_id=clip, k=3))
+    assert clip not in {h["clip_id"] for h in like["hits"]} and len(like["hits"]) == 2
+
+
+def test_search_bad_input_answers_at_once(search_setup):
+    server = search_setup["server"]
+    client = BatonClient(server.url, token=server.token)
+    for kwargs, status in (({"motion_path": "../../etc/passwd"}, 400), ({"motion_path": "nope.bvh"}, 404),
+                           ({"text": "x", "filters": {"min_duration_s": 5, "max_duration_s": 1}}, 400),
+                           ({"text": "x", "filters": {"color": "red"}}, 422)):  # fmt: skip
+        with pytest.raises(BatonClientError) as info:
+            client.submit_search(**kwargs)
+        assert info.value.status == status, (kwargs, info.value)
