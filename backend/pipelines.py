@@ -237,10 +237,9 @@ def _library_loader(settings: Settings, device: str) -> Any:
 
 def _library_available(settings: Settings) -> tuple[bool, str]:
     try:
-        from models.retrieval.model import default_model_dir
-
         from backend.library import default_library_url
         from backend.library.embedding import MODEL_ENV
+        from models.retrieval.model import default_model_dir
     except ImportError as exc:
         return False, f"library or retrieval models not installed ({exc})"
     import os

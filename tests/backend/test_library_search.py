@@ -100,6 +100,7 @@ def retrieval_run(tmp_path_factory):
     """A small, randomly initialised model from ``models.retrieval`` saved as a run folder (the encoders, not their
     training, are under test here; training and R@k live in the retrieval tests)."""
     import torch
+
     from models.retrieval.encoders import TMRConfig
     from models.retrieval.model import RetrievalConfig, RetrievalModel
 
