@@ -132,14 +132,24 @@ def test_release_models_frees_the_loaded_generator(client: BatonClient):
     assert answer["released"] == ["conductor:procedural"] and "conductor:procedural" not in answer["loaded"]
 
 
-def test_long_poll_answers_when_the_job_finishes(client: BatonClient):
+def test_long_poll_answers_when_the_job_finishes(client: BatonClient, tmp_path: Path):
     job_id = client.submit_conduct(audio_path=TRUMPET, model="procedural", seed=5)
     started = time.monotonic()
     status = client.status(job_id, wait_s=30)
     assert status["state"] == "succeeded" and time.monotonic() - started < 29
-    slow = client.submit_conduct(audio_path=BRAHMS, model="procedural", seed=6)
+    # Five minutes of music take many seconds to analyse, so the 0.5 s long poll times out first even on a loaded
+    # machine (a real file the server has never seen: nothing can be cached).
+    import soundfile
+
+    rate, seconds = 22050, 300
+    t = np.arange(rate * seconds) / rate
+    clicks = (np.mod(t, 0.5) < 0.02) * np.sin(2 * np.pi * 880 * t)
+    music = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.25 * t)) + 0.5 * clicks
+    long_piece = tmp_path / "long_piece.wav"
+    soundfile.write(long_piece, music.astype(np.float32), rate, subtype="PCM_16")
+    slow = client.submit_conduct(long_piece, model="procedural", seed=6)
     started = time.monotonic()
-    status = client.status(slow, wait_s=0.5)  # Brahms takes seconds to analyse: the long poll times out first
+    status = client.status(slow, wait_s=0.5)
     assert status["state"] in ("queued", "running") and 0.4 < time.monotonic() - started < 10
     client.cancel(slow)
 
