@@ -1,8 +1,9 @@
 """Embedded conductor pipeline: audio file -> MusicFeatures -> COCO-13 motion -> retargeted rigs -> files.
 
-Used by ``baton conduct`` and ``baton demo`` (no server). Retargeting a 2D conductor motion lifts it to 3D first
-(:func:`models.motion.lift2d.lift_coco13`: frontal plane, human scale, arms towards the viewer) and keeps the
-body in place (``root="inplace"``, no foot locking: a conductor stands still; legs stay at rest).
+Used by ``baton conduct`` and ``baton demo`` (no server). Retargeting a 2D conductor motion lifts it to 3D
+(:func:`models.motion.lift2d.lift_coco13`, inside :func:`models.motion.retarget.retarget`: frontal plane, human
+scale, arms towards the viewer) and keeps the body in place (``root="inplace"``, no foot locking: a conductor
+stands still; legs stay at rest).
 """
 
 from __future__ import annotations
@@ -83,14 +84,14 @@ def conduct_audio(audio: str | os.PathLike, model: str = "procedural", *, seed: 
 def retarget_conductor(motion, target):
     """Retarget a 2D COCO-13 conductor motion onto ``target`` (registry name, ``.bvh`` path, Skeleton, TargetRig).
 
+    :func:`models.motion.retarget.retarget` lifts the 2D keypoints to 3D itself; the body stays in place.
+
     Returns:
         the retargeted :class:`models.motion.Motion` (positions, local rotations, root translation) on the target.
     """
-    from models.motion.lift2d import lift_coco13
     from models.motion.retarget import retarget
 
-    lifted = lift_coco13(motion) if motion.is_2d else motion
-    return retarget(lifted, target, root="inplace", foot_lock=False).motion
+    return retarget(motion, target, root="inplace", foot_lock=False).motion
 
 
 def resolve_rig(rig: str) -> str:

@@ -135,3 +135,19 @@ def test_demo_without_audio_writes_blend_mp4_png(tmp_path):
                            text=True, check=False)  # fmt: skip
     assert "Video: h264" in probe.stderr and "Audio: aac" in probe.stderr
     assert "Duration: 00:00:16" in probe.stderr
+
+
+def test_eval_against_a_reference_motion_file(clip, tmp_path, checkpoints, capsys):
+    reference = tmp_path / "reference.npz"
+    assert main(["conduct", str(clip), "--model", "procedural", "--seed", "5", "-o", str(reference)]) == 0
+    capsys.readouterr()
+    argv = ["eval", "conductor", str(clip), "--model", "procedural", "--seed", "5", "--reference", str(reference),
+            "--m2snet", str(checkpoints[0]), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    entry = _json(capsys)["files"][0]
+    assert entry["mse"] == 0.0 and entry["sce"] == pytest.approx(0.0) and entry["rde"] == pytest.approx(0.0)
+    assert entry["fgd"] == pytest.approx(0.0, abs=1e-3)
+    argv[argv.index("5")] = "6"  # another seed: a different performance of the same music
+    assert main(argv) == 0
+    assert _json(capsys)["files"][0]["mse"] > 0.0
+    assert main(["eval", "conductor", str(clip), str(clip), "--reference", str(reference), "--json"]) == 1
