@@ -11,9 +11,9 @@ from backend.commands.train_retrieval import DEFAULT_DATA, default_threads
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--protocol", choices=("all", "threshold", "dissimilar", "batch32"), default="all",
-                        help="all = every protocol; threshold = near-duplicate captions count; dissimilar = 100 "
-                        "far-apart pairs; batch32 = batches of 32 (seed 0)")  # fmt: skip
+    parser.add_argument("--protocol", default="all",
+                        help="TMR protocol(s), comma-separated: all (whole held-out set), threshold (near-duplicate "
+                        "captions count), dissimilar (100 far-apart pairs), batch32 (batches of 32)")  # fmt: skip
     parser.add_argument("--run", type=Path, default=None,
                         help="run folder (default: $XDG_DATA_HOME/baton/models/retrieval/default)")  # fmt: skip
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (../shared/data)")
@@ -25,9 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.retrieval.datasets import load_clips
-    from models.retrieval.evaluation import evaluate
+    from models.retrieval.evaluation import PROTOCOLS, evaluate
     from models.retrieval.model import default_model_dir, load_retrieval_model
 
+    names = tuple(p.strip() for p in args.protocol.split(",") if p.strip())
+    if not names or any(p not in PROTOCOLS for p in names):
+        raise ValueError(f"--protocol must be one or more of {', '.join(PROTOCOLS)} (comma-separated), "
+                         f"got {args.protocol!r}")  # fmt: skip
     if not 0.0 < args.threshold <= 1.0:
         raise ValueError(f"--threshold must be in (0, 1], got {args.threshold}")
     import torch
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     clips = load_clips(args.data, sources=training.sources, fps=model.config.fps, cache_dir=args.cache_dir,
                        limit_per_group=training.limit_per_group)  # fmt: skip
     metrics = {"run_dir": str(run_dir), "encoder": model.config.encoder, "protocol": args.protocol,
-               **evaluate(model, clips, args.protocol, args.threshold)}  # fmt: skip
+               **evaluate(model, clips, names, args.threshold)}  # fmt: skip
     if args.json:
         print(json.dumps(metrics))
         return 0

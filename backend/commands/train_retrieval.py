@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"run_dir": str(output), "encoder": config.encoder, "steps": config.training.steps,
               "train_seconds": round(seconds, 1), "first_loss": losses[0], "final_loss": losses[-1]}  # fmt: skip
     if not args.no_eval:
-        metrics = evaluate(model, clips, "all")
+        metrics = evaluate(model, clips)
         command = _command_line(args)
         write_model_card(output, config, clips, metrics,
                          {"seconds": seconds, "final_loss": losses[-1], "command": command.strip()})  # fmt: skip

@@ -83,21 +83,28 @@ def _none_in_k(relevant_row: np.ndarray, k: int) -> float:
     return p
 
 
-def evaluate(model: RetrievalModel, clips: list[Clip], protocol: str = "all", threshold: float = 0.95) -> dict:
+def evaluate(
+    model: RetrievalModel, clips: list[Clip], protocol_names: tuple[str, ...] = PROTOCOLS, threshold: float = 0.95
+) -> dict:
     """Metrics on the held-out split as a JSON-serialisable dict.
 
     Args:
         model: a trained model.
         clips: clips with their split (:func:`~models.retrieval.datasets.load_clips`).
-        protocol: ``all`` (every protocol), ``threshold``, ``dissimilar`` or ``batch32``; the plain whole-set
-            protocol is reported as ``whole_set`` whenever ``all`` is asked for.
+        protocol_names: any of ``all`` (TMR "All": the whole held-out set), ``threshold``, ``dissimilar``,
+            ``batch32``; ``batch32`` is skipped when there are fewer than 32 pairs.
         threshold: near-duplicate caption cosine for the threshold protocol.
+
+    Returns:
+        ``{"test_pairs", "distinct_captions", "protocols": {name: {"text_to_motion": {...}, "motion_to_text":
+        {...}}}, "freeform": {...}}`` (percentages and median ranks).
 
     Raises:
         ValueError: for an unknown protocol or an empty held-out split.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    unknown = [p for p in protocol_names if p not in PROTOCOLS]
+    if unknown or not protocol_names:
+        raise ValueError(f"unknown protocol {unknown or protocol_names}; choose from {', '.join(PROTOCOLS)}")
     test, captions = held_out_pairs(clips)
     if len(test) < 2:
         raise ValueError(f"the held-out split has {len(test)} labelled clips; need at least 2")
@@ -107,15 +114,15 @@ def evaluate(model: RetrievalModel, clips: list[Clip], protocol: str = "all", th
     caption_embeddings = model.sentence_encoder.encode(captions)
     caption_similarity = caption_embeddings @ caption_embeddings.T
     result: dict = {"test_pairs": len(test), "distinct_captions": len(set(captions)), "protocols": {}}
-    wanted = PROTOCOLS if protocol == "all" else (protocol,)
-    if "all" in wanted:
-        result["protocols"]["whole_set"] = protocols.protocol_all(similarity)
-    if "threshold" in wanted:
-        result["protocols"]["threshold"] = {**protocols.protocol_threshold(similarity, caption_similarity, threshold),
-                                            "threshold": threshold}  # fmt: skip
-    if "dissimilar" in wanted:
-        result["protocols"]["dissimilar"] = protocols.protocol_dissimilar(similarity, caption_embeddings)
-    if "batch32" in wanted and len(test) >= 32:
-        result["protocols"]["batch32"] = protocols.protocol_batches(similarity, 32)
+    for name in dict.fromkeys(protocol_names):
+        if name == "all":
+            result["protocols"]["all"] = protocols.protocol_all(similarity)
+        elif name == "threshold":
+            result["protocols"]["threshold"] = {
+                **protocols.protocol_threshold(similarity, caption_similarity, threshold), "threshold": threshold}
+        elif name == "dissimilar":
+            result["protocols"]["dissimilar"] = protocols.protocol_dissimilar(similarity, caption_embeddings)
+        elif len(test) >= 32:
+            result["protocols"]["batch32"] = protocols.protocol_batches(similarity, 32)
     result["freeform"] = freeform_hits(model, test, motion)
     return result

@@ -7,7 +7,7 @@ with rank <= k; ``MedR`` the median rank.
 
 Protocols over a test set of ``N`` (text_i, motion_i) pairs, reported text->motion (rows = texts) and
 motion->text (rows = motions):
-- ``all``: the whole set; only the paired item is relevant (identity relevance).
+- ``all`` (TMR "All"): the whole set; only the paired item is relevant (identity relevance).
 - ``threshold``: a retrieved item is relevant when its caption is a near duplicate of the query's caption
   (sentence-embedding cosine >= threshold, 0.95 by default; the pair itself always counts).
 - ``dissimilar``: ``all`` on a subset of up to 100 pairs whose captions are far apart (greedy farthest-point

@@ -97,10 +97,12 @@ def test_training_improves_retrieval_over_random_init(clips, trained):
     assert np.mean(losses[-20:]) < 0.7 * np.mean(losses[:20])
     assert after["R@1"] >= before["R@1"] + 25.0, (before, after)
     assert after["R@5"] > before["R@5"]
-    metrics = evaluate(model, clips, "all")
-    assert set(metrics["protocols"]) == {"whole_set", "threshold", "dissimilar"}  # < 32 pairs: no batch32
-    assert metrics["protocols"]["threshold"]["text_to_motion"]["R@10"] >= metrics["protocols"]["whole_set"][
+    metrics = evaluate(model, clips)
+    assert set(metrics["protocols"]) == {"all", "threshold", "dissimilar"}  # < 32 pairs: no batch32
+    assert metrics["protocols"]["threshold"]["text_to_motion"]["R@10"] >= metrics["protocols"]["all"][
         "text_to_motion"]["R@10"]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown protocol"):
+        evaluate(model, clips, ("every",))
 
 
 def test_cmu_and_bandai_clips_are_searchable_with_one_model(shared_data, clips, trained):
@@ -133,13 +135,14 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     trained = json.loads(capsys.readouterr().out)
     assert trained["steps"] == 3 and (run_dir / "model.safetensors").is_file()
     assert json.loads((run_dir / "config.json").read_text())["tmr"]["d_model"] == 32
-    assert main(["eval", "retrieval", "--run", str(run_dir), "--protocol", "threshold", *common]) == 0
+    assert main(["eval", "retrieval", "--run", str(run_dir), "--protocol", "all,threshold", *common]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(metrics["protocols"]) == {"threshold"} and metrics["test_pairs"] >= 15
+    assert set(metrics["protocols"]) == {"all", "threshold"} and metrics["test_pairs"] >= 15
     for direction in ("text_to_motion", "motion_to_text"):
         assert set(metrics["protocols"]["threshold"][direction]) == {"R@1", "R@2", "R@3", "R@5", "R@10", "MedR"}
     assert metrics["freeform"]["content"]["queries"] > 0
     assert main(["eval", "retrieval", "--run", str(tmp_path / "missing"), *common]) == 1
+    assert main(["eval", "retrieval", "--run", str(run_dir), "--protocol", "most", *common]) == 1
     assert main(["train", "retrieval", "-o", str(run_dir), "--steps", "0", *common]) == 1
 
 
