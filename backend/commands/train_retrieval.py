@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shlex
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,6 +89,37 @@ def build_config(args: argparse.Namespace):
     return config
 
 
+RUN_FILES = {"config.json", "model.safetensors", "metrics.json", "MODEL_CARD.md"}
+
+
+def check_output_folder(output: Path) -> None:
+    """Refuse an ``--output`` that is a file or a non-empty folder other than a previous run (whose files would be
+    replaced). Raises ``ValueError``."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} exists and is not a folder")
+    if output.is_dir():
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in RUN_FILES)
+        if foreign:
+            raise ValueError(f"--output {output} holds other files ({', '.join(foreign[:5])}); choose a new or empty "
+                             "folder or a previous retrieval run folder")  # fmt: skip
+
+
+def replace_folder(staging: Path, output: Path) -> None:
+    """Move the finished run ``staging`` to ``output``, replacing a previous run there only once the new one is
+    complete (rename swap), so an interrupted run never leaves a half-written model."""
+    if not output.exists():
+        os.replace(staging, output)
+        return
+    previous = output.with_name(f".{output.name}.previous-{os.getpid()}")
+    os.replace(output, previous)
+    try:
+        os.replace(staging, output)
+    except OSError:
+        os.replace(previous, output)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def _command_line(args: argparse.Namespace) -> str:
     """The training command as a user would type it (for the model card)."""
     parts = ["baton", "train", "retrieval", "--encoder", args.encoder]
@@ -115,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    output = args.output or default_model_dir()
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} exists and is not a folder")
+    output = (args.output or default_model_dir()).expanduser()
+    check_output_folder(output)
     if not args.data.is_dir():
         raise FileNotFoundError(f"shared data folder not found: {args.data} (pass --data)")
     progress = Progress(callback=lambda f, s: log.debug("%3.0f%% %s", 100 * f, s))
@@ -127,14 +159,21 @@ def run(args: argparse.Namespace) -> int:
     model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
                                            progress=progress.sub(0.1, 0.95))  # fmt: skip
     seconds = time.monotonic() - started
-    model.save(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        model.save(staging)
+        if not args.no_eval:
+            metrics = evaluate(model, clips)
+            info = {"seconds": seconds, "final_loss": losses[-1], "command": _command_line(args)}
+            write_model_card(staging, config, clips, metrics, info)
+        replace_folder(staging, output)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
     result = {"run_dir": str(output), "encoder": config.encoder, "steps": config.training.steps,
               "train_seconds": round(seconds, 1), "first_loss": losses[0], "final_loss": losses[-1]}  # fmt: skip
     if not args.no_eval:
-        metrics = evaluate(model, clips)
-        command = _command_line(args)
-        write_model_card(output, config, clips, metrics,
-                         {"seconds": seconds, "final_loss": losses[-1], "command": command.strip()})  # fmt: skip
         result["metrics"] = metrics
     if args.json:
         print(json.dumps(result))

@@ -250,7 +250,7 @@ class PostgresStore(Store):
         k: int,
         filters: SearchFilters | None,
         exact: bool,
-        ef_search: int = 100,
+        ef_search: int = 200,
     ) -> list[tuple[int, float]]:
         """``k`` nearest clips by cosine similarity as ``(clip id, similarity)``; exact (sequential scan) or through
         the model's HNSW index (``hnsw.ef_search = max(ef_search, k)``, iterative scans so filters still fill k)."""

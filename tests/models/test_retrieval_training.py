@@ -144,6 +144,19 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     assert main(["eval", "retrieval", "--run", str(tmp_path / "missing"), *common]) == 1
     assert main(["eval", "retrieval", "--run", str(run_dir), "--protocol", "most", *common]) == 1
     assert main(["train", "retrieval", "-o", str(run_dir), "--steps", "0", *common]) == 1
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main(["train", "retrieval", "-o", str(tmp_path / "busy"), "--steps", "1", *common]) == 1
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    # retraining into a run folder replaces it whole; nothing else is left beside it
+    before = (run_dir / "model.safetensors").read_bytes()
+    assert main(["train", "retrieval", "-o", str(run_dir), "--encoder", "patches", "--steps", "1", "--layers", "1",
+                 "--d-model", "32", "--batch-size", "8", "--captions-per-label", "6", "--sources", "bandai1,cmu131",
+                 "--threads", "1", "--no-eval", *common]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert json.loads((run_dir / "config.json").read_text())["encoder"] == "patches"
+    assert (run_dir / "model.safetensors").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "run"]
 
 
 def test_every_bandai_label_has_captions(shared_data, bandai_dataset2_dir):
