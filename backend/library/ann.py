@@ -31,7 +31,7 @@ class HnswIndex:
         ef_search: query-time candidate list size (``max(ef_search, k)`` is used).
     """
 
-    def __init__(self, path: Path, dim: int, m: int = 32, ef_construction: int = 200, ef_search: int = 200) -> None:
+    def __init__(self, path: Path, dim: int, m: int = 32, ef_construction: int = 200, ef_search: int = 600) -> None:
         self.path, self.dim, self.m = path, int(dim), m
         self.ef_construction, self.ef_search = ef_construction, ef_search
         self._index: hnswlib.Index | None = None

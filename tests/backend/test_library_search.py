@@ -74,6 +74,9 @@ def test_motion_search_by_file_and_by_clip(library, shared_data):
     assert hits[0].clip_id not in [h.clip_id for h in by_id] and len(by_id) == 3
     with pytest.raises(TypeError, match="Motion or a clip id"):
         library.search_motion("131_03.bvh")
+    described = library.describe_motion(library.get_motion(hits[0].clip_id), k=3)  # motion -> text
+    assert described[0][0] == "Start Hop Stop" and len(described) == 3
+    assert all(a[1] >= b[1] for a, b in zip(described, described[1:], strict=False))
 
 
 def test_search_job_requests(library, shared_data):
