@@ -131,8 +131,11 @@ def train_contrastive(samples: list[ConductorSample], cfg: TrainConfig, *, val: 
     device = _device(cfg)
     torch.manual_seed(cfg.seed + rank)
     net = M2SNet().to(device)  # models.conductor.m2s: music encoder + ST-GCN + sync head (fuse_layer)
+    # The ST-GCN's classification head exists only so official checkpoints load strictly; it is never called, and
+    # DistributedDataParallel refuses parameters that get no gradient.
+    net.motion_encoder.st_gcn.fcn.requires_grad_(False)
     model = _wrap(net, world, device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.stage1_lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.stage1_lr)
     windows = ContrastiveWindows(samples, cfg.stage1_window, seed=cfg.seed + rank)
     history = []
     model.train()
