@@ -3,7 +3,8 @@
 Real-time factor (RTF) = seconds of motion generated per wall-clock second, for generation from analysed music
 (music encoder + sampler; the audio analysis is shared by every model and reported once as ``analysis_s``).
 Rows: ``procedural`` (numpy), ``diffusion_torch``, ``diffusion_ort_fp32``, ``diffusion_ort_int8`` (onnxruntime,
-exported in this run from the same checkpoint) and ``m2sgan_torch`` when its converted weights are installed.
+exported in this run from the same checkpoint) and ``m2sgan_torch`` when its weights are installed or given
+(``--m2sgan``).
 Ratios against torch are measured in the same run. Each row is the best of ``--repeats`` runs after one warm-up.
 """
 
@@ -26,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and onnxruntime (default 2)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per row, best kept (default 2)")
     parser.add_argument("--checkpoint", default=None, help="diffusion checkpoint (default: shipped weights)")
+    parser.add_argument("--m2sgan", default=None,
+                        help="M2S-GAN checkpoint (official or imported; default: imported weights if present)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -76,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
                 return diffusion.sample(music, seed=0, steps=args.steps, denoise=runtime.denoise)
 
             seconds[f"diffusion_ort_{name}"] = _best(ort_generate, args.repeats)
-    if available_models().get("m2sgan", {}).get("available"):
-        m2sgan = load_generator("m2sgan")
+    if args.m2sgan or available_models().get("m2sgan", {}).get("available"):
+        m2sgan = load_generator("m2sgan", args.m2sgan)
         seconds["m2sgan_torch"] = _best(lambda: m2sgan.generate(features, seed=0), args.repeats)
     rtf = {name: duration / max(s, 1e-9) for name, s in seconds.items()}
     report = {

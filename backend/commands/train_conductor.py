@@ -119,6 +119,14 @@ def run(args: argparse.Namespace) -> int:
     data_info.update(train_samples=len(train), val_samples=len(val))
     data_info["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]
     path = train_conductor(train, out, cfg, val=val, data_info=data_info, progress=progress.sub(0.05, 1.0))
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # torchrun: wait for rank 0's files, then only rank 0 reports
+        dist.barrier()
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank != 0:
+            return 0
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
     result = {"checkpoint": str(path), "run_dir": str(out), "config": str(out / "config.json"), "metrics": metrics}
     if args.json:

@@ -107,6 +107,16 @@ def _dist() -> tuple[int, int]:
     return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
 
 
+def _device(cfg: TrainConfig) -> torch.device:
+    """The configured device; under torchrun a bare "cuda" means this process's GPU (``LOCAL_RANK``)."""
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
 def _wrap(model: nn.Module, world: int, device: torch.device) -> nn.Module:
     if world == 1:
         return model
@@ -118,11 +128,14 @@ def train_contrastive(samples: list[ConductorSample], cfg: TrainConfig, *, val: 
                       progress: Progress | None = None) -> tuple[M2SNet, dict]:
     """Stage 1: contrastive music-motion pre-training. Returns the network (eval mode) and metrics."""
     rank, world = _dist()
-    device = torch.device(cfg.device)
+    device = _device(cfg)
     torch.manual_seed(cfg.seed + rank)
     net = M2SNet().to(device)  # models.conductor.m2s: music encoder + ST-GCN + sync head (fuse_layer)
+    # The ST-GCN's classification head exists only so official checkpoints load strictly; it is never called, and
+    # DistributedDataParallel refuses parameters that get no gradient.
+    net.motion_encoder.st_gcn.fcn.requires_grad_(False)
     model = _wrap(net, world, device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.stage1_lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.stage1_lr)
     windows = ContrastiveWindows(samples, cfg.stage1_window, seed=cfg.seed + rank)
     history = []
     model.train()
@@ -196,11 +209,12 @@ def train_step(denoiser: nn.Module, batch: tuple, scheduler, cfg: TrainConfig, *
     """
     x0, music, mask = batch
     b, w = x0.shape[:2]
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator)
-    noise = torch.randn(x0.shape, generator=generator)
+    device = x0.device  # random draws on the CPU generator (reproducible on any device), then moved
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(device)
+    noise = torch.randn(x0.shape, generator=generator).to(device)
     x_t = scheduler.add_noise(x0, noise, t)
-    keep = (torch.rand((b, w), generator=generator) >= cfg.cond_drop).float()  # per-frame condition dropout
-    x0_hat = denoiser(x_t, t.to(x0.device), music, keep)
+    keep = (torch.rand((b, w), generator=generator) >= cfg.cond_drop).float().to(device)  # per-frame dropout
+    x0_hat = denoiser(x_t, t, music, keep)
     return diffusion_losses(x0_hat, x0, mask, weights=cfg.loss, feature_fn=feature_fn, denormalize=denormalize)
 
 
@@ -208,7 +222,7 @@ def train_diffusion(samples: list[ConductorSample], cfg: TrainConfig, sync: M2SN
                     val: list[ConductorSample] | None = None, progress: Progress | None = None):
     """Stage 2. Returns ``(denoiser (eval), normalizer, metrics)``."""
     rank, world = _dist()
-    device = torch.device(cfg.device)
+    device = _device(cfg)
     torch.manual_seed(cfg.seed + 1000 + rank)
     normalizer = MotionNormalizer.fit([s.motion for s in samples])
     music = cache_music_features(sync.music_encoder, samples)

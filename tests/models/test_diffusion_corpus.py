@@ -75,3 +75,28 @@ def test_train_command_on_a_cm100_layout_folder_writes_a_loadable_run(trumpet_co
     assert not gen.music_encoder.training  # BatchNorm uses running statistics at inference
     positions = gen.sample(torch.randn(130, 64), seed=0, steps=3)  # 130 frames: three overlapping windows
     assert positions.shape == (130, 13, 2) and np.isfinite(positions).all()
+
+
+@pytest.mark.slow
+def test_distributed_training_with_torchrun_on_cpu(trumpet_corpus, tmp_path):
+    """Two Gloo processes (what `torchrun --nproc_per_node N` does on GPUs with NCCL): one run folder, one report."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out, _ = trumpet_corpus
+    repo = Path(__file__).resolve().parents[2]
+    run_dir = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "backend.cli", "train",
+           "conductor", "--data", str(out), "-o", str(run_dir), "--latent-dim", "16", "--layers", "1", "--heads",
+           "2", "--ff-dim", "32", "--max-frames", "64", "--window", "60", "--overlap", "15", "--stage1-window", "30",
+           "--stage1-steps", "2", "--stage1-batch", "2", "--steps", "3", "--batch-size", "2", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reports = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1 and json.loads(reports[0])["checkpoint"] == str(run_dir / "diffusion.pt")
+    from models.conductor.diffusion import DiffusionConductor
+
+    assert DiffusionConductor(run_dir).sample(torch.randn(70, 64), steps=2).shape == (70, 13, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +138,29 @@ def test_training_steps_decrease_the_loss_on_a_tiny_batch():
         opt.step()
         losses.append(terms["mse"].item())
     assert losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+def test_stage_two_encodes_music_with_batchnorm_in_eval_mode():
+    from models.conductor.diffusion import encode_music
+    from models.conductor.diffusion_train import cache_music_features
+    from models.conductor.m2s import MusicEncoder
+    from models.motion.conductor_dataset import ConductorSample
+
+    torch.manual_seed(0)
+    encoder = MusicEncoder()
+    with torch.no_grad():  # give BatchNorm running statistics unlike a fresh batch's
+        for m in encoder.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    encoder.train()  # as left by stage 1
+    rng = np.random.default_rng(0)
+    sample = ConductorSample(rng.random((180, 128), dtype=np.float32), rng.random((60, 13, 2), dtype=np.float32))
+    feats = cache_music_features(encoder, [sample, sample])
+    assert not encoder.training
+    assert feats[0] is feats[1]  # identical music is encoded once
+    expected = encode_music(encoder.eval(), sample.mel, 60)
+    assert torch.allclose(feats[0], expected, atol=1e-5)
+    with torch.no_grad():
+        train_mode = encoder.train()(torch.from_numpy(sample.mel)[None])[0]
+    assert not torch.allclose(feats[0], train_mode, atol=1e-3)  # batch statistics would give other features
