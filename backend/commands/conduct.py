@@ -16,7 +16,7 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", help="music file: WAV, OGG, FLAC or MP3, 5 s to 20 min")
     parser.add_argument("--model", default=None, help="procedural | diffusion | m2sgan "
-                        "(default: diffusion if its weights exist, else procedural)")
+                        "(default: procedural)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same motion)")
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps for diffusion (20-50)")
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight (diffusion)")

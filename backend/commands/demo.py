@@ -3,8 +3,8 @@
 With no AUDIO, Baton synthesises a short piece itself (numpy; no third-party audio is shipped) and conducts that.
 Writes into ``-o DIR``: ``<name>.blend`` (both armatures keyed, the music as a sound strip at frame 1, scene at
 30 fps spanning the music), ``<name>.mp4`` (stick-figure preview with the music), ``<name>_beats.png`` (music
-beats against motion beats) and ``<name>_coco13.npz`` (the generated keypoints). Default model: ``diffusion``
-when its weights are installed, else ``procedural``.
+beats against motion beats) and ``<name>_coco13.npz`` (the generated keypoints). Default model: ``procedural``
+(see ``backend.conductor.pipeline.DEFAULT_MODEL``).
 """
 
 from __future__ import annotations
