@@ -45,7 +45,12 @@ build_pgvector_from_debian_source() {
   log "no postgresql-$major-pgvector package in this archive: building pgvector from Debian's source package"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "postgresql-server-dev-$major" build-essential dpkg-dev >/dev/null
-  echo "deb-src http://deb.debian.org/debian trixie main" >"$work/sources.list"
+  # The archive this machine's apt already uses (its first non-security URI), asked for the next release's sources.
+  local mirror
+  mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ && !/security/ {print $2; exit}')
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / && !/security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$mirror" ] || { log "no Debian archive found in /etc/apt/sources.list*"; exit 1; }
+  echo "deb-src $mirror trixie main" >"$work/sources.list"
   local opts=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-"
               -o "Dir::State::Lists=$work/lists" -o "APT::Get::List-Cleanup=0")
   apt-get "${opts[@]}" update -qq >/dev/null
