@@ -141,3 +141,53 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SQLStore(Store):
+    """What the SQL stores (SQLite, PostgreSQL) share: the queries that differ only in their parameter marker.
+
+    Subclasses set :attr:`PARAM` (``"?"`` or ``"%s"``) and provide ``_query(sql, params) -> list[tuple]`` and a
+    ``_transaction()`` context manager yielding a connection.
+    """
+
+    PARAM = "?"
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.PARAM)
+
+    def generation(self) -> int:
+        return int(self._query("SELECT value FROM meta WHERE key='generation'")[0][0])
+
+    def motion_blob(self, clip_id: int) -> bytes:
+        rows = self._query(self._sql("SELECT motion FROM clips WHERE id = ?"), (int(clip_id),))
+        if not rows:
+            raise KeyError(f"no clip with id {clip_id} in {self.url}")
+        return bytes(rows[0][0])
+
+    def thumbnail(self, clip_id: int) -> bytes | None:
+        rows = self._query(self._sql("SELECT png FROM thumbnails WHERE clip_id = ?"), (int(clip_id),))
+        return bytes(rows[0][0]) if rows else None
+
+    def filter_columns(self) -> FilterColumns:
+        rows = self._query("SELECT id, skeleton, duration_s, license FROM clips ORDER BY id")
+        return FilterColumns(
+            ids=np.array([r[0] for r in rows], dtype=np.int64),
+            skeleton=np.array([r[1] for r in rows], dtype=object),
+            duration_s=np.array([r[2] for r in rows], dtype=np.float64),
+            license=np.array([r[3] for r in rows], dtype=object),
+        )
+
+    def _check_model(self, db, model_key: str, dim: int) -> None:
+        """Record ``model_key``'s embedding size, or raise ``ValueError`` if the library holds another size."""
+        row = db.execute(self._sql("SELECT dim FROM models WHERE key = ?"), (model_key,)).fetchone()
+        if row is None:
+            db.execute(self._sql("INSERT INTO models (key, dim) VALUES (?, ?)"), (model_key, int(dim)))
+        elif int(row[0]) != int(dim):
+            raise ValueError(f"model {model_key!r} has {row[0]}-d embeddings in this library, got {dim}-d")
+
+    def register_model(self, model_key: str, dim: int) -> None:
+        with self._transaction() as db:
+            self._check_model(db, model_key, dim)

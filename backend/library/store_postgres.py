@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from backend.library.store import CLIP_COLUMNS, FilterColumns, Store, record_from_row
+from backend.library.store import CLIP_COLUMNS, SQLStore, record_from_row
 from backend.library.types import ClipRecord, NewClip, SearchFilters
 
 SCHEMA = """
@@ -62,7 +62,7 @@ def _redact(url: str) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{db}"
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLStore):
     """A library in a PostgreSQL database with pgvector.
 
     Args:
@@ -72,6 +72,8 @@ class PostgresStore(Store):
         ValueError: when the server cannot be reached or lacks the ``vector`` extension (the message says how to
             start the project's own cluster: ``scripts/postgres.sh``).
     """
+
+    PARAM = "%s"
 
     kind = "postgresql"
 
@@ -113,9 +115,6 @@ class PostgresStore(Store):
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def generation(self) -> int:
-        return int(self._query("SELECT value FROM meta WHERE key='generation'")[0][0])
-
     def existing_hashes(self, hashes: Sequence[str]) -> set[str]:
         rows = self._query("SELECT content_hash FROM clips WHERE content_hash = ANY(%s)", (list(hashes),))
         return {r[0] for r in rows}
@@ -155,37 +154,6 @@ class PostgresStore(Store):
         rows = self._query(f"SELECT {cols} FROM clips WHERE id = ANY(%s)", (ids,))
         by_id = {int(r[0]): record_from_row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
-
-    def motion_blob(self, clip_id: int) -> bytes:
-        rows = self._query("SELECT motion FROM clips WHERE id = %s", (int(clip_id),))
-        if not rows:
-            raise KeyError(f"no clip with id {clip_id} in {self.url}")
-        return bytes(rows[0][0])
-
-    def thumbnail(self, clip_id: int) -> bytes | None:
-        rows = self._query("SELECT png FROM thumbnails WHERE clip_id = %s", (int(clip_id),))
-        return bytes(rows[0][0]) if rows else None
-
-    def filter_columns(self) -> FilterColumns:
-        rows = self._query("SELECT id, skeleton, duration_s, license FROM clips ORDER BY id")
-        return FilterColumns(
-            ids=np.array([r[0] for r in rows], dtype=np.int64),
-            skeleton=np.array([r[1] for r in rows], dtype=object),
-            duration_s=np.array([r[2] for r in rows], dtype=np.float64),
-            license=np.array([r[3] for r in rows], dtype=object),
-        )
-
-    @staticmethod
-    def _check_model(db: psycopg.Connection, model_key: str, dim: int) -> None:
-        row = db.execute("SELECT dim FROM models WHERE key = %s", (model_key,)).fetchone()
-        if row is None:
-            db.execute("INSERT INTO models (key, dim) VALUES (%s, %s)", (model_key, int(dim)))
-        elif int(row[0]) != int(dim):
-            raise ValueError(f"model {model_key!r} has {row[0]}-d embeddings in this library, got {dim}-d")
-
-    def register_model(self, model_key: str, dim: int) -> None:
-        with self._transaction() as db:
-            self._check_model(db, model_key, dim)
 
     def model_dim(self, model_key: str) -> int | None:
         rows = self._query("SELECT dim FROM models WHERE key = %s", (model_key,))

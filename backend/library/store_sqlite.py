@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.library.store import CLIP_COLUMNS, FilterColumns, Store, record_from_row
+from backend.library.store import CLIP_COLUMNS, SQLStore, record_from_row
 from backend.library.types import ClipRecord, NewClip
 
 SCHEMA = """
@@ -46,7 +46,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1'), ('genera
 """
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLStore):
     """A library in one SQLite file.
 
     Args:
@@ -96,9 +96,6 @@ class SQLiteStore(Store):
             return self._db.execute(sql, params).fetchall()
 
     # --- Store ---------------------------------------------------------------------------------------------------
-    def generation(self) -> int:
-        return int(self._query("SELECT value FROM meta WHERE key='generation'")[0][0])
-
     def existing_hashes(self, hashes: Sequence[str]) -> set[str]:
         found: set[str] = set()
         hashes = list(hashes)
@@ -145,37 +142,6 @@ class SQLiteStore(Store):
             rows = self._query(f"SELECT {cols} FROM clips WHERE id IN ({','.join('?' * len(chunk))})", chunk)
             by_id.update({int(r[0]): record_from_row(r) for r in rows})
         return [by_id[i] for i in ids if i in by_id]
-
-    def motion_blob(self, clip_id: int) -> bytes:
-        rows = self._query("SELECT motion FROM clips WHERE id = ?", (int(clip_id),))
-        if not rows:
-            raise KeyError(f"no clip with id {clip_id} in {self.url}")
-        return bytes(rows[0][0])
-
-    def thumbnail(self, clip_id: int) -> bytes | None:
-        rows = self._query("SELECT png FROM thumbnails WHERE clip_id = ?", (int(clip_id),))
-        return bytes(rows[0][0]) if rows else None
-
-    def filter_columns(self) -> FilterColumns:
-        rows = self._query("SELECT id, skeleton, duration_s, license FROM clips ORDER BY id")
-        return FilterColumns(
-            ids=np.array([r[0] for r in rows], dtype=np.int64),
-            skeleton=np.array([r[1] for r in rows], dtype=object),
-            duration_s=np.array([r[2] for r in rows], dtype=np.float64),
-            license=np.array([r[3] for r in rows], dtype=object),
-        )
-
-    @staticmethod
-    def _check_model(db: sqlite3.Connection, model_key: str, dim: int) -> None:
-        row = db.execute("SELECT dim FROM models WHERE key = ?", (model_key,)).fetchone()
-        if row is None:
-            db.execute("INSERT INTO models (key, dim) VALUES (?, ?)", (model_key, int(dim)))
-        elif int(row[0]) != int(dim):
-            raise ValueError(f"model {model_key!r} has {row[0]}-d embeddings in this library, got {dim}-d")
-
-    def register_model(self, model_key: str, dim: int) -> None:
-        with self._transaction() as db:
-            self._check_model(db, model_key, dim)
 
     def ids_missing_embedding(self, model_key: str) -> list[int]:
         rows = self._query(
