@@ -278,8 +278,8 @@ class JobManager:
         finally:
             if state is JobState.succeeded:
                 job.progress.fraction, job.progress.stage = 1.0, "done"
+            self._cleanup(job)  # before the state turns terminal: a client that sees "succeeded" sees no leftovers
             with self._lock:
                 self._finish_locked(job, state, result, error)
-            self._cleanup(job)
             log.info("job %s (%s) %s after %.3f s%s", job.id, job.kind, state.value, job.finished_at - job.started_at,
                      f": {error['detail']}" if error else "")  # fmt: skip
