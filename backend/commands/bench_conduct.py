@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from models.conductor.audio import analyze_audio
     from models.conductor.diffusion import DiffusionConductor
     from models.conductor.registry import available_models, load_generator
+    from models.conductor.rhythm import BeatGrid
     from models.export.conductor_onnx import OnnxConductorRuntime, export_denoiser, export_music_encoder, quantize_int8
 
     torch.set_num_threads(args.threads)
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             providers[name] = runtime.providers
 
             def ort_generate(runtime=runtime):
-                music = runtime.music_features(features.mel, features.num_motion_frames)
+                music = runtime.music_features(features.mel, features.num_motion_frames,
+                                               BeatGrid.from_features(features))
                 return diffusion.sample(music, seed=0, steps=args.steps, denoise=runtime.denoise)
 
             seconds[f"diffusion_ort_{name}"] = _best(ort_generate, args.repeats)

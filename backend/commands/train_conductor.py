@@ -35,9 +35,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ff-dim", type=int, default=256)
     g.add_argument("--max-frames", type=int, default=900)
     g.add_argument("--dropout", type=float, default=0.1)
+    g.add_argument("--rhythm", action=argparse.BooleanOptionalAction, default=True,
+                   help="append the explicit rhythm condition (beat/bar phase, meter, onsets, level) to the music "
+                        "encoder's features (default on; --no-rhythm = the paper's encoder-only condition)")
     t = parser.add_argument_group("training")
     t.add_argument("--window", type=int, default=900, help="stage-2 window, frames at 30 fps (default 30 s)")
     t.add_argument("--overlap", type=int, default=150, help="generation overlap, frames")
+    t.add_argument("--music-encoder", metavar="M2SNET.pt",
+                   help="skip stage 1: use this M2S-Net (a run's m2snet.pt, or official/imported weights)")
     t.add_argument("--stage1-window", type=int, default=120)
     t.add_argument("--stage1-steps", type=int, default=2000)
     t.add_argument("--stage1-batch", type=int, default=32)
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from models.conductor.diffusion_losses import LossWeights
     from models.conductor.diffusion_model import DenoiserConfig
     from models.conductor.diffusion_train import TrainConfig, train_conductor
+    from models.conductor.rhythm import RHYTHM_DIM
     from models.motion.conductor_dataset import iter_conductor_split
 
     if not logging.getLogger().handlers:
@@ -90,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("models.conductor.diffusion_train").setLevel(logging.INFO)
     cfg = TrainConfig(
         denoiser=DenoiserConfig(latent_dim=args.latent_dim, num_layers=args.layers, num_heads=args.heads,
-                                ff_dim=args.ff_dim, max_frames=args.max_frames, dropout=args.dropout),
+                                ff_dim=args.ff_dim, max_frames=args.max_frames, dropout=args.dropout,
+                                rhythm_dim=RHYTHM_DIM if args.rhythm else 0),
         window=args.window, overlap=args.overlap, stage1_window=args.stage1_window, stage1_steps=args.stage1_steps,
         stage1_batch=args.stage1_batch, stage1_lr=args.stage1_lr, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, grad_clip=args.grad_clip, cond_drop=args.cond_drop,
@@ -118,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
         val = []
     data_info.update(train_samples=len(train), val_samples=len(val))
     data_info["argv"] = [Path(sys.argv[0]).name, *sys.argv[1:]]
-    path = train_conductor(train, out, cfg, val=val, data_info=data_info, progress=progress.sub(0.05, 1.0))
+    if args.music_encoder and not Path(args.music_encoder).is_file():
+        raise ValueError(f"--music-encoder: file not found: {args.music_encoder}")
+    path = train_conductor(train, out, cfg, val=val, data_info=data_info, progress=progress.sub(0.05, 1.0),
+                           music_encoder_from=args.music_encoder)
     import torch.distributed as dist
 
     if dist.is_initialized():  # torchrun: wait for rank 0's files, then only rank 0 reports

@@ -4,7 +4,8 @@ The layout (../shared/DESIGN.md §4) is read and written by :mod:`models.motion.
 ``<root>/{train,val,test}/<i>/mel.npy`` ``(T90, 128)`` float32 at 90 Hz and ``motion.npy`` ``(T30, 13, 2)`` float32
 at 30 Hz in [0, 1], exactly three mel frames per motion frame. ConductorMotion100 itself has 60 s clips; synthetic
 samples are whole pieces (or their training / validation parts) of any length; each also gets a ``meta.json``
-(source file, tempo stretch, style, seed).
+(source file, tempo stretch, style, seed) and a ``beats.json`` (the beat grid the teacher conducted to, on the
+clip's clock: :data:`models.conductor.rhythm.BEATS_FILE`).
 
 The synthetic corpus pairs real music with the procedural conductor
 (:func:`models.conductor.procedural.procedural_motion`) under randomised :class:`ProceduralStyle` parameters: a
@@ -143,6 +144,9 @@ def build_synthetic_corpus(
 def _teacher_pairs(features, source, rate, out, rng, styles_per_piece, val_fraction, counts, seconds, manifest,
                    style_cls, teacher) -> None:
     """Write ``styles_per_piece`` teacher motions of one (piece, tempo) into train/ and val/."""
+    from models.conductor.rhythm import BEATS_FILE, BeatGrid
+
+    grid = BeatGrid.from_features(features)
     frames = features.num_motion_frames
     split_at = int(round(frames * (1 - val_fraction))) if val_fraction > 0 else frames
     if frames - split_at < 150:  # less than 5 s left: keep the whole piece for training
@@ -161,6 +165,8 @@ def _teacher_pairs(features, source, rate, out, rng, styles_per_piece, val_fract
             folder = write_conductor_sample(out, split, counts[split], features.mel[3 * a:3 * b], motion[a:b],
                                             overwrite=True)
             _write_json(folder / "meta.json", {**meta, "frames": [a, b]})
+            # The beats the teacher conducted to, on the clip's clock: the rhythm condition of training.
+            _write_json(folder / BEATS_FILE, grid.shifted(a / 30.0).to_dict())
             counts[split] += 1
             seconds[split] += (b - a) / 30.0
 

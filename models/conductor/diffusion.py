@@ -108,6 +108,37 @@ def encode_music(encoder: torch.nn.Module, mel: np.ndarray | torch.Tensor, frame
     return feats[:frames].float()
 
 
+def music_condition(encoder_features: torch.Tensor, mel: np.ndarray, frames: int, rhythm_dim: int,
+                    grid=None) -> torch.Tensor:
+    """The denoiser's per-frame condition: the encoder's features, then (when ``rhythm_dim > 0``) the rhythm
+    features of :func:`models.conductor.rhythm.rhythm_features` computed from the same mel.
+
+    Args:
+        encoder_features: (frames, 64) from :func:`encode_music` (or the ONNX music encoder).
+        mel: (T90, 128) mel of the whole piece.
+        frames: motion frames (rows of ``encoder_features``).
+        rhythm_dim: the checkpoint's ``DenoiserConfig.rhythm_dim`` (0 or ``RHYTHM_DIM``).
+        grid: the :class:`models.conductor.rhythm.BeatGrid` of the music (``BeatGrid.from_features``); ``None``
+            estimates it from the mel.
+
+    Returns:
+        (frames, 64 + rhythm_dim) float32.
+
+    Raises:
+        ValueError: an unsupported ``rhythm_dim`` or mismatched frame counts.
+    """
+    if rhythm_dim == 0:
+        return encoder_features
+    from models.conductor.rhythm import RHYTHM_DIM, rhythm_features
+
+    if rhythm_dim != RHYTHM_DIM:
+        raise ValueError(f"this Baton computes {RHYTHM_DIM} rhythm channels; the checkpoint expects {rhythm_dim}")
+    if encoder_features.shape[0] != frames:
+        raise ValueError(f"encoder features have {encoder_features.shape[0]} frames, expected {frames}")
+    rhythm = torch.from_numpy(rhythm_features(mel, frames, grid=grid))
+    return torch.cat([encoder_features.float(), rhythm], dim=1)
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write a checkpoint dict atomically (temp file + ``os.replace``); nothing is left half-written."""
     path = Path(path)
@@ -217,9 +248,11 @@ class DiffusionConductor:
             d = self.device
             return self.denoiser(x_t.to(d), t.to(d), music.to(d), keep.to(d)).cpu()
 
-    def music_features(self, mel: np.ndarray, frames: int) -> torch.Tensor:
-        """(T90, 128) mel -> (frames, 64) per-frame features (see :func:`encode_music`)."""
-        return encode_music(self.music_encoder, mel, frames).cpu()
+    def music_features(self, mel: np.ndarray, frames: int, grid=None) -> torch.Tensor:
+        """(T90, 128) mel -> (frames, condition_dim) per-frame condition (:func:`encode_music`, then
+        :func:`music_condition` with the beat ``grid``, estimated from the mel when ``None``)."""
+        feats = encode_music(self.music_encoder, mel, frames).cpu()
+        return music_condition(feats, mel, frames, self.config.rhythm_dim, grid)
 
     def sample(
         self,
@@ -231,7 +264,7 @@ class DiffusionConductor:
         denoise=None,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Sample keypoints (T, 13, 2) float32 in image coordinates from per-frame features (T, 64).
+        """Sample keypoints (T, 13, 2) float32 in image coordinates from the per-frame condition (T, condition_dim).
 
         ``denoise`` swaps in another x0 predictor with the same signature (e.g. an onnxruntime session wrapper).
         """
@@ -273,7 +306,9 @@ class DiffusionConductor:
         sub = progress.sub(0.0, 0.1) if progress is not None else None
         if sub is not None:
             sub.update(0.0, "music encoder")
-        music = self.music_features(features.mel, frames)
+        from models.conductor.rhythm import BeatGrid
+
+        music = self.music_features(features.mel, frames, BeatGrid.from_features(features))
         positions = self.sample(music, seed=seed, steps=steps, guidance=guidance,
                                 progress=progress.sub(0.1, 1.0) if progress is not None else None)
         positions = np.clip(positions, 0.0, 1.0)

@@ -2,7 +2,8 @@
 
 A corpus is a list of :class:`models.motion.conductor_dataset.ConductorSample` (whole pieces: mel (3T, 128), motion
 (T, 13, 2)). Stage 1 draws (mel window, motion window) pairs: the matched motion, or a *hard negative* from the same
-piece at least ``min_offset_s`` (10 s) away (another piece when the piece is too short). Stage 2 draws motion
+piece at least ``min_offset_s`` (10 s) away (another piece when the piece is too short; with no other piece, the
+farthest window of the same piece that does not overlap). Stage 2 draws motion
 windows with the cached per-frame music features under them; pieces shorter than the window are padded and masked.
 """
 
@@ -51,7 +52,13 @@ class ContrastiveWindows:
             return piece, int(self.rng.choice(far))
         others = [i for i in range(len(self.samples)) if i != piece]
         if not others:
-            raise ValueError("hard negatives need a piece longer than window + 10 s, or a second piece")
+            # A lone piece shorter than window + 2 * min_offset: the farthest window that does not overlap.
+            candidates = [0, frames - self.window]
+            best = max(candidates, key=lambda s: abs(s - start))
+            if abs(best - start) >= self.window:
+                return piece, int(best)
+            raise ValueError(f"hard negatives need a piece of at least {2 * self.window / MOTION_FPS:.1f} s "
+                             "(two windows that do not overlap), or a second piece")
         other = int(self.rng.choice(others))
         return other, int(self.rng.integers(0, self.samples[other].motion.shape[0] - self.window + 1))
 

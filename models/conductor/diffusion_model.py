@@ -41,6 +41,8 @@ class DenoiserConfig:
     Attributes:
         motion_dim: channels per frame (26 = 13 keypoints × 2).
         music_dim: channels of the per-frame music features (64 = the M2S music encoder's output).
+        rhythm_dim: channels of the explicit rhythm condition appended to them (0 = none, the paper's
+            condition; 9 = :data:`models.conductor.rhythm.RHYTHM_DIM`: beat / bar phase, meter, onsets, level).
         latent_dim: transformer width d.
         num_layers: N transformer layers.
         num_heads: H attention heads (``latent_dim`` must be divisible by it).
@@ -51,6 +53,7 @@ class DenoiserConfig:
 
     motion_dim: int = MOTION_DIM
     music_dim: int = 64
+    rhythm_dim: int = 0
     latent_dim: int = 128
     num_layers: int = 8
     num_heads: int = 8
@@ -63,12 +66,19 @@ class DenoiserConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"DenoiserConfig.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.rhythm_dim, int) or self.rhythm_dim < 0:
+            raise ValueError(f"DenoiserConfig.rhythm_dim must be an int >= 0, got {self.rhythm_dim!r}")
         if self.latent_dim % self.num_heads:
             raise ValueError(
                 f"DenoiserConfig.latent_dim ({self.latent_dim}) must be divisible by num_heads ({self.num_heads})"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"DenoiserConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def condition_dim(self) -> int:
+        """Channels of the per-frame condition the denoiser reads: ``music_dim + rhythm_dim``."""
+        return self.music_dim + self.rhythm_dim
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,9 +217,9 @@ class ConductorDenoiser(nn.Module):
         self.motion_in = nn.Linear(cfg.motion_dim, d)
         self.positions = nn.Parameter(torch.randn(cfg.max_frames, d) * 0.02)
         self.time_embed = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
-        self.music_in = nn.Linear(cfg.music_dim, d)
+        self.music_in = nn.Linear(cfg.condition_dim, d)
         self.music_embed = nn.Sequential(nn.SiLU(), nn.Linear(d, d))
-        self.null_music = nn.Parameter(torch.zeros(cfg.music_dim))
+        self.null_music = nn.Parameter(torch.zeros(cfg.condition_dim))
         self.layers = nn.ModuleList(DenoiserLayer(cfg) for _ in range(cfg.num_layers))
         self.out_norm = nn.LayerNorm(d)
         self.motion_out = nn.Linear(d, cfg.motion_dim)
@@ -226,7 +236,8 @@ class ConductorDenoiser(nn.Module):
         Args:
             x_t: (B, T, motion_dim) float32 noisy motion at diffusion step ``timesteps``; T <= ``max_frames``.
             timesteps: (B,) int64 diffusion steps in [0, 1000).
-            music: (B, T, music_dim) float32 per-frame music features at 30 fps (same T as the motion).
+            music: (B, T, condition_dim) float32 per-frame condition at 30 fps (same T as the motion): the music
+                encoder's features, followed by the rhythm features when ``rhythm_dim > 0``.
             music_keep: (B, T) float32 in {0, 1}; 0 replaces that frame's music with the learned null feature
                 (condition dropout / the unconditional branch of classifier-free guidance). ``None`` keeps all.
 
@@ -235,9 +246,9 @@ class ConductorDenoiser(nn.Module):
         """
         if x_t.dim() != 3 or x_t.shape[-1] != self.cfg.motion_dim:
             raise ValueError(f"x_t must be (B, T, {self.cfg.motion_dim}), got {tuple(x_t.shape)}")
-        if music.shape[:2] != x_t.shape[:2] or music.shape[-1] != self.cfg.music_dim:
+        if music.shape[:2] != x_t.shape[:2] or music.shape[-1] != self.cfg.condition_dim:
             raise ValueError(
-                f"music must be (B, T, {self.cfg.music_dim}) matching x_t {tuple(x_t.shape[:2])}, "
+                f"music must be (B, T, {self.cfg.condition_dim}) matching x_t {tuple(x_t.shape[:2])}, "
                 f"got {tuple(music.shape)}"
             )
         frames = x_t.shape[1]

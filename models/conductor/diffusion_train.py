@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
-from models.conductor.diffusion import MotionNormalizer, encode_music, save_checkpoint
+from models.conductor.diffusion import MotionNormalizer, encode_music, music_condition, save_checkpoint
 from models.conductor.diffusion_data import ContrastiveWindows, DiffusionWindows
 from models.conductor.diffusion_losses import LossWeights, diffusion_losses
 from models.conductor.diffusion_model import ConductorDenoiser, DenoiserConfig
@@ -183,18 +183,23 @@ def sync_accuracy(net: M2SNet, samples: list[ConductorSample], cfg: TrainConfig,
     return correct / max(1, total)
 
 
-def cache_music_features(encoder: nn.Module, samples: list[ConductorSample]) -> list[torch.Tensor]:
-    """Per-piece (T, 64) features from the frozen encoder in eval mode; identical mels are encoded once."""
+def cache_music_features(encoder: nn.Module, samples: list[ConductorSample], rhythm_dim: int = 0) -> list[torch.Tensor]:
+    """Per-piece (T, 64 + rhythm_dim) condition: the frozen encoder's features (eval mode), then the rhythm
+    features of the whole piece when ``rhythm_dim > 0`` (:func:`music_condition`), on the sample's own beat grid
+    (``beats.json``) when it has one, else on one estimated from the mel; identical inputs are done once."""
+    from models.conductor.rhythm import read_sample_grid
+
     encoder.eval()
     cache: dict[tuple, torch.Tensor] = {}
     out = []
     for s in samples:
-        key = (s.mel.shape, hash(s.mel.tobytes()))
+        grid = read_sample_grid(s.path) if rhythm_dim else None
+        key = (s.mel.shape, hash(s.mel.tobytes()), None if grid is None else json.dumps(grid.to_dict()))
         if key not in cache:
             frames = s.motion.shape[0]
             chunks = [encode_music(encoder, s.mel[3 * a:3 * min(frames, a + 1800)], min(frames, a + 1800) - a)
                       for a in range(0, frames, 1800)]
-            cache[key] = torch.cat(chunks)
+            cache[key] = music_condition(torch.cat(chunks), s.mel, frames, rhythm_dim, grid)
         out.append(cache[key])
     return out
 
@@ -225,7 +230,7 @@ def train_diffusion(samples: list[ConductorSample], cfg: TrainConfig, sync: M2SN
     device = _device(cfg)
     torch.manual_seed(cfg.seed + 1000 + rank)
     normalizer = MotionNormalizer.fit([s.motion for s in samples])
-    music = cache_music_features(sync.music_encoder, samples)
+    music = cache_music_features(sync.music_encoder, samples, cfg.denoiser.rhythm_dim)
     motions = [normalizer.normalize(torch.from_numpy(s.motion)) for s in samples]
     windows = DiffusionWindows(motions, music, cfg.window, seed=cfg.seed + rank)
     denoiser = ConductorDenoiser(cfg.denoiser).to(device)
@@ -268,7 +273,7 @@ def normalizer_module(normalizer: MotionNormalizer, device: torch.device):
 def validation_mse(denoiser, val: list[ConductorSample], normalizer: MotionNormalizer, sync: M2SNet,
                    cfg: TrainConfig, device: torch.device) -> float:
     """Mean x0 MSE (normalised space) on validation windows at seeded random t, no condition dropout."""
-    music = cache_music_features(sync.music_encoder, val)
+    music = cache_music_features(sync.music_encoder, val, cfg.denoiser.rhythm_dim)
     motions = [normalizer.normalize(torch.from_numpy(s.motion)) for s in val]
     windows = DiffusionWindows(motions, music, cfg.window, seed=4321)
     scheduler = make_scheduler()
@@ -284,8 +289,11 @@ def validation_mse(denoiser, val: list[ConductorSample], normalizer: MotionNorma
 
 def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cfg: TrainConfig, *,
                     val: list[ConductorSample] | None = None, data_info: dict | None = None,
-                    progress: Progress | None = None) -> Path:
+                    progress: Progress | None = None, music_encoder_from: str | os.PathLike | None = None) -> Path:
     """Both stages, then write ``<out_dir>/{config.json, m2snet.pt, diffusion.pt, metrics.json}``.
+
+    ``music_encoder_from``: an M2S-Net checkpoint (a run's ``m2snet.pt``, or an official / imported one) to use
+    instead of training stage 1 — e.g. to train several denoisers on one contrastively pre-trained encoder.
 
     Returns:
         The checkpoint path ``<out_dir>/diffusion.pt`` (loadable by :class:`DiffusionConductor`).
@@ -302,7 +310,15 @@ def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cf
     started = time.monotonic()
     p1 = progress.sub(0.0, 0.3) if progress is not None else None
     p2 = progress.sub(0.3, 1.0) if progress is not None else None
-    sync, m1 = train_contrastive(train, cfg, val=val, progress=p1)
+    if music_encoder_from is not None:
+        from models.conductor.virtualconductor import load_m2snet
+
+        sync = load_m2snet(music_encoder_from).to(_device(cfg))
+        m1 = {"stage1_from": str(music_encoder_from)}
+        if val:
+            m1["stage1_val_accuracy"] = sync_accuracy(sync, val, cfg, _device(cfg))
+    else:
+        sync, m1 = train_contrastive(train, cfg, val=val, progress=p1)
     stage1_s = time.monotonic() - started
     denoiser, normalizer, m2 = train_diffusion(train, cfg, sync, val=val, progress=p2)
     metrics = {**m1, **m2, "stage1_seconds": stage1_s, "train_seconds": time.monotonic() - started,

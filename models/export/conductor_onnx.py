@@ -43,8 +43,9 @@ def _atomic_export(write, path: Path) -> Path:
 
 
 def export_denoiser(denoiser: torch.nn.Module, path: str | os.PathLike, *, frames: int = 120) -> Path:
-    """Export the x0 denoiser: inputs ``x_t (B,T,26) f32, timesteps (B,) i64, music (B,T,64) f32,
-    music_keep (B,T) f32`` -> ``x0 (B,T,26) f32`` with dynamic B and T (T <= the model's ``max_frames``).
+    """Export the x0 denoiser: inputs ``x_t (B,T,26) f32, timesteps (B,) i64, music (B,T,C) f32,
+    music_keep (B,T) f32`` (C = the config's ``condition_dim``: 64 encoder features + rhythm channels) ->
+    ``x0 (B,T,26) f32`` with dynamic B and T (T <= the model's ``max_frames``).
 
     Raises:
         ValueError: ``frames`` outside [2, max_frames].
@@ -53,7 +54,7 @@ def export_denoiser(denoiser: torch.nn.Module, path: str | os.PathLike, *, frame
     if not 2 <= frames <= cfg.max_frames:
         raise ValueError(f"example frames must be in [2, {cfg.max_frames}], got {frames}")
     denoiser = denoiser.eval()
-    args = (torch.randn(2, frames, cfg.motion_dim), torch.tensor([999, 10]), torch.randn(2, frames, cfg.music_dim),
+    args = (torch.randn(2, frames, cfg.motion_dim), torch.tensor([999, 10]), torch.randn(2, frames, cfg.condition_dim),
             torch.ones(2, frames))
     batch, time_ = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("frames", min=2, max=cfg.max_frames)
     shapes = {"x_t": {0: batch, 1: time_}, "timesteps": {0: batch}, "music": {0: batch, 1: time_},
@@ -141,22 +142,32 @@ class OnnxConductorRuntime:
                  threads: int = 0) -> None:
         self.denoiser, self.providers = make_session(denoiser_path, device=device, threads=threads)
         self.music, self.music_providers = make_session(music_path, device=device, threads=threads)
+        # The denoiser's condition width is static in the graph: 64 encoder channels + the rhythm channels.
+        width = self.denoiser.get_inputs()[DENOISER_INPUTS.index("music")].shape[-1]
+        encoder_width = self.music.get_outputs()[0].shape[-1]
+        if not isinstance(width, int) or not isinstance(encoder_width, int) or width < encoder_width:
+            raise ValueError(f"{denoiser_path} and {music_path} do not fit together (condition {width}, "
+                             f"music encoder output {encoder_width})")
+        self.rhythm_dim = width - encoder_width
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, music: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         feeds = {"x_t": x_t.numpy().astype(np.float32), "timesteps": t.numpy().astype(np.int64),
                  "music": music.numpy().astype(np.float32), "music_keep": keep.numpy().astype(np.float32)}
         return torch.from_numpy(self.denoiser.run(["x0"], feeds)[0])
 
-    def music_features(self, mel: np.ndarray, frames: int) -> torch.Tensor:
-        """(T90, 128) mel -> (frames, 64), cropped / edge-padded as in ``encode_music`` (diffusion.py)."""
-        mel = np.asarray(mel, np.float32)
+    def music_features(self, mel: np.ndarray, frames: int, grid=None) -> torch.Tensor:
+        """(T90, 128) mel -> (frames, 64 + rhythm_dim): the encoder's features cropped / edge-padded as in
+        ``encode_music``, then the rhythm features of the beat ``grid`` (``music_condition``, diffusion.py)."""
+        from models.conductor.diffusion import music_condition
+
+        mel = original = np.asarray(mel, np.float32)
         need = 3 * frames
         if mel.shape[0] < need:
             mel = np.concatenate([mel, np.repeat(mel[-1:], need - mel.shape[0], axis=0)])
         feats = torch.from_numpy(self.music.run(["music"], {"mel": mel[None, :need]})[0][0])
         if feats.shape[0] < frames:
             feats = torch.cat([feats, feats[-1:].expand(frames - feats.shape[0], -1)])
-        return feats[:frames]
+        return music_condition(feats[:frames], original, frames, self.rhythm_dim, grid)
 
 
 def max_abs_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
@@ -183,7 +194,7 @@ def export_conductor(checkpoint: str | os.PathLike | None, out_dir: str | os.Pat
     frames = min(gen.window, gen.config.max_frames)
     x_t = torch.randn(2, frames, gen.config.motion_dim, generator=rng)
     t = torch.tensor([999, 37])
-    music = torch.randn(2, frames, gen.config.music_dim, generator=rng)
+    music = torch.randn(2, frames, gen.config.condition_dim, generator=rng)
     keep = (torch.rand(2, frames, generator=rng) > 0.1).float()
     mel = torch.rand(1, 3 * frames + 1, 128, generator=rng)
     ref_x0 = gen.denoise(x_t, t, music, keep)

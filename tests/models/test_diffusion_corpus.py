@@ -34,6 +34,13 @@ def test_synthetic_corpus_pairs_real_music_with_the_teacher(trumpet_corpus):
     assert a.motion[:, 10].std(axis=0).max() > 0.01  # the baton hand moves
     meta = json.loads((out / "train" / "0" / "meta.json").read_text())
     assert "style" in meta and meta["source"].endswith("trumpet-06.ogg")
+    # The beats the teacher conducted to travel with the clip: the baton hand stops on them.
+    from models.conductor.rhythm import read_sample_grid
+    from models.metrics.beats import bc_seconds
+
+    grid = read_sample_grid(out / "train" / "0")
+    assert grid is not None and grid.meter in (2, 3, 4) and len(grid.beat_times) >= 5
+    assert bc_seconds(grid.beat_times[grid.beat_times < a.duration_s], a.motion) > 0.6
 
 
 def test_synthetic_corpus_refuses_bad_arguments(tmp_path, shared_data):
@@ -73,7 +80,9 @@ def test_train_command_on_a_cm100_layout_folder_writes_a_loadable_run(trumpet_co
     assert (run_dir / "m2snet.pt").is_file()
     gen = DiffusionConductor(run_dir)
     assert not gen.music_encoder.training  # BatchNorm uses running statistics at inference
-    positions = gen.sample(torch.randn(130, 64), seed=0, steps=3)  # 130 frames: three overlapping windows
+    assert gen.config.rhythm_dim == 9  # the rhythm condition is on by default
+    # 130 frames: three overlapping windows
+    positions = gen.sample(torch.randn(130, gen.config.condition_dim), seed=0, steps=3)
     assert positions.shape == (130, 13, 2) and np.isfinite(positions).all()
 
 
@@ -99,4 +108,5 @@ def test_distributed_training_with_torchrun_on_cpu(trumpet_corpus, tmp_path):
     assert len(reports) == 1 and json.loads(reports[0])["checkpoint"] == str(run_dir / "diffusion.pt")
     from models.conductor.diffusion import DiffusionConductor
 
-    assert DiffusionConductor(run_dir).sample(torch.randn(70, 64), steps=2).shape == (70, 13, 2)
+    gen = DiffusionConductor(run_dir)
+    assert gen.sample(torch.randn(70, gen.config.condition_dim), steps=2).shape == (70, 13, 2)

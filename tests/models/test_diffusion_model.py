@@ -164,3 +164,41 @@ def test_stage_two_encodes_music_with_batchnorm_in_eval_mode():
     with torch.no_grad():
         train_mode = encoder.train()(torch.from_numpy(sample.mel)[None])[0]
     assert not torch.allclose(feats[0], train_mode, atol=1e-3)  # batch statistics would give other features
+
+
+def test_rhythm_condition_widens_the_denoiser_and_old_configs_still_load():
+    from models.conductor.rhythm import RHYTHM_DIM
+
+    old = {k: v for k, v in TINY.to_dict().items() if k != "rhythm_dim"}  # a checkpoint written before rhythm
+    assert DenoiserConfig.from_dict(old).condition_dim == 64
+    cfg = DenoiserConfig(**{**old, "rhythm_dim": RHYTHM_DIM})
+    assert cfg.condition_dim == 64 + RHYTHM_DIM
+    model = _perturbed(cfg)
+    out = model(torch.randn(2, 30, 26), torch.tensor([5, 700]), torch.randn(2, 30, cfg.condition_dim))
+    assert out.shape == (2, 30, 26)
+    with pytest.raises(ValueError, match="music"):
+        model(torch.randn(1, 30, 26), torch.tensor([5]), torch.randn(1, 30, 64))  # encoder features alone
+    with pytest.raises(ValueError, match="rhythm_dim"):
+        DenoiserConfig(rhythm_dim=-1)
+
+
+def test_stage_two_caches_the_rhythm_condition_of_each_whole_piece():
+    from backend.conductor.synth import synthesize_demo_piece
+    from models.conductor.audio import conductor_mel
+    from models.conductor.diffusion import encode_music, music_condition
+    from models.conductor.diffusion_train import cache_music_features
+    from models.conductor.m2s import MusicEncoder
+    from models.conductor.rhythm import RHYTHM_DIM, rhythm_features
+    from models.motion.conductor_dataset import ConductorSample
+
+    torch.manual_seed(0)
+    encoder = MusicEncoder().eval()
+    mel = conductor_mel(synthesize_demo_piece(seconds=8.0, bpm=120.0, meter=4))
+    frames = mel.shape[0] // 3
+    sample = ConductorSample(mel, np.full((frames, 13, 2), 0.5, np.float32))
+    (feats,) = cache_music_features(encoder, [sample], RHYTHM_DIM)
+    assert feats.shape == (frames, 64 + RHYTHM_DIM)
+    assert torch.allclose(feats[:, :64], encode_music(encoder, mel, frames), atol=1e-5)
+    assert np.allclose(feats[:, 64:].numpy(), rhythm_features(mel, frames), atol=1e-6)
+    with pytest.raises(ValueError, match="rhythm"):
+        music_condition(feats[:, :64], mel, frames, 5)
