@@ -70,3 +70,19 @@ def test_seeded_and_varied(brahms, conductor):
     c = conductor.generate(brahms, seed=2, steps=20).positions
     assert np.array_equal(a, b)
     assert np.abs(a - c).mean() > 1e-3
+
+
+def test_shipped_weights_conduct_on_the_beat(shared_data, brahms, conductor):
+    """Brahms was held out of training. The default weights' motion beats follow its music beats better than
+    the official M2S-GAN's do (the issue's bar), and better than the same motion against beats moved half a beat."""
+    from models.conductor.registry import generate
+    from models.metrics.beats import bc_seconds
+
+    assert load_checkpoint(DEFAULT_CHECKPOINT)["denoiser_config"]["rhythm_dim"] > 0
+    motion = conductor.generate(brahms, seed=0, steps=20).positions
+    own = bc_seconds(brahms.beat_times, motion)
+    gan = shared_data / "virtualconductor_checkpoints" / "M2SGAN_official_pretrained.pt"
+    m2sgan = bc_seconds(brahms.beat_times, generate(brahms, "m2sgan", seed=0, checkpoint=str(gan)).positions)
+    assert own >= m2sgan, (own, m2sgan)
+    half_period = 30.0 / brahms.tempo_bpm
+    assert own > bc_seconds(brahms.beat_times + half_period, motion) + 0.1
