@@ -7,11 +7,11 @@ Frames are drawn with Pillow (fast, no display) and encoded by the ffmpeg binary
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic import temp_beside
 from models.motion.skeleton import COCO13_EDGES
 from models.progress import Progress
 
@@ -23,13 +23,7 @@ _LEFT = (40, 140, 80)
 
 def _atomic_target(path: Path, suffix: str) -> str:
     """A temporary file beside ``path`` with the permissions a plain ``open`` would give (umask respected)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp" + suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
+    return temp_beside(path, ".tmp" + suffix)
 
 
 def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -7,10 +7,11 @@ melody of sine partials, and a crescendo over the second half so the conductor's
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from models.atomic import temp_beside
 
 SAMPLE_RATE = 22050
 #: Chord roots (MIDI) per bar: I - vi - IV - V, repeated.
@@ -70,9 +71,7 @@ def write_demo_piece(path: str | os.PathLike, **kwargs) -> Path:
     import soundfile
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.wav")
-    os.close(fd)
+    tmp = temp_beside(path, ".tmp.wav")
     try:
         soundfile.write(tmp, synthesize_demo_piece(**kwargs), kwargs.get("sample_rate", SAMPLE_RATE),
                         subtype="PCM_16", format="WAV")  # fmt: skip

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic import temp_beside
 from models.motion.bvh_clip import CHANNEL_LOOKUP, KNOWN_UNIT_SCALES, VALID_CHANNELS, BVHClip
 from models.motion.motion import Motion
 
@@ -219,10 +219,9 @@ def write_bvh(clip: BVHClip, path: str | os.PathLike, precision: int = 6) -> Pat
     file untouched. Returns the path."""
     path = Path(path)
     text = format_bvh(clip, precision)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic import temp_beside
 from models.motion.bvh import load_bvh
 from models.motion.motion import Motion
 from models.motion.skeleton import Skeleton, get_skeleton, skeleton_names
@@ -46,9 +46,7 @@ def save_npz(motion: Motion, path: str | os.PathLike) -> Path:
         arrays["rotations"] = motion.rotations
     if motion.root_translation is not None:
         arrays["root_translation"] = motion.root_translation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, ".tmp.npz")
     try:
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
