@@ -313,10 +313,11 @@ def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cf
     if music_encoder_from is not None:
         from models.conductor.virtualconductor import load_m2snet
 
-        sync = load_m2snet(music_encoder_from).to(_device(cfg))
+        device = _device(cfg)
+        sync = load_m2snet(music_encoder_from).to(device)
         m1 = {"stage1_from": str(music_encoder_from)}
         if val:
-            m1["stage1_val_accuracy"] = sync_accuracy(sync, val, cfg, _device(cfg))
+            m1["stage1_val_accuracy"] = sync_accuracy(sync, val, cfg, device)
     else:
         sync, m1 = train_contrastive(train, cfg, val=val, progress=p1)
     stage1_s = time.monotonic() - started

@@ -140,14 +140,11 @@ def _validate_mel(mel: np.ndarray) -> np.ndarray:
     return mel
 
 
-def _onset_envelopes(mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Broadband and low-band onset strength at 90 Hz, each (T90,) float32 (librosa spectral flux on the mel)."""
+def _onset_envelope(spectrogram: np.ndarray) -> np.ndarray:
+    """Onset strength at 90 Hz, (T90,) float32: librosa spectral flux of a (T90, bands) slice of the mel."""
     import librosa
 
-    sr = MEL_FPS * 512
-    full = librosa.onset.onset_strength(S=mel.T, sr=sr)
-    low = librosa.onset.onset_strength(S=mel[:, -LOW_BAND_ROWS:].T, sr=sr)
-    return full[: mel.shape[0]].astype(np.float32), low[: mel.shape[0]].astype(np.float32)
+    return librosa.onset.onset_strength(S=spectrogram.T, sr=MEL_FPS * 512)[: spectrogram.shape[0]].astype(np.float32)
 
 
 def beat_grid_from_mel(mel: np.ndarray) -> BeatGrid:
@@ -162,18 +159,23 @@ def beat_grid_from_mel(mel: np.ndarray) -> BeatGrid:
     Raises:
         ValueError: wrong shape or non-finite values.
     """
+    mel = _validate_mel(mel)
+    return _grid_from_envelope(mel, _onset_envelope(mel))
+
+
+def _grid_from_envelope(mel: np.ndarray, full: np.ndarray) -> BeatGrid:
+    """:func:`beat_grid_from_mel` given the mel's (validated) broadband onset envelope."""
     import librosa
 
     from models.conductor.audio import estimate_meter
 
-    mel = _validate_mel(mel)
-    full, low = _onset_envelopes(mel)
     delayed = np.concatenate([np.zeros(ENVELOPE_DELAY_FRAMES, np.float32), full])[: len(full)]
     _, frames = librosa.beat.beat_track(onset_envelope=delayed, sr=MEL_FPS * 512, hop_length=512)
     frames = np.asarray(frames, dtype=np.int64)
     beat_times = frames.astype(np.float64) / MEL_FPS
     if frames.size == 0:
         return BeatGrid(beat_times, 4, 0)
+    low = _onset_envelope(mel[:, -LOW_BAND_ROWS:])
     accents = []
     for f in frames - ENVELOPE_DELAY_FRAMES:  # back on the envelopes' own clock
         lo, hi = max(0, f - 4), max(1, min(len(full), f + 5))
@@ -233,8 +235,8 @@ def rhythm_features(mel: np.ndarray, frames: int | None = None, grid: BeatGrid |
     frames = mel.shape[0] // 3 if frames is None else int(frames)
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
-    grid = beat_grid_from_mel(mel) if grid is None else grid
-    full, _ = _onset_envelopes(mel)
+    full = _onset_envelope(mel)
+    grid = _grid_from_envelope(mel, full) if grid is None else grid
 
     def per_frame(signal90: np.ndarray, reduce) -> np.ndarray:
         """90 Hz -> 30 Hz over the frames the mel covers (normalised there, so padding changes nothing)."""
