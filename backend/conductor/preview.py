@@ -21,11 +21,6 @@ _BODY = (60, 90, 160)
 _LEFT = (40, 140, 80)
 
 
-def _atomic_target(path: Path, suffix: str) -> str:
-    """A temporary file beside ``path`` with the permissions a plain ``open`` would give (umask respected)."""
-    return temp_beside(path, ".tmp" + suffix)
-
-
 def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """3D rig positions ``(T, J, 3)`` (backend, Y up) -> ``(T, J, 2)`` panel coordinates in [0, 1] (y down)."""
     xy = np.stack([positions[..., 0], -positions[..., 1]], axis=-1)  # seen from the front: the subject's left (+X) is
@@ -57,7 +52,7 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
     if rig3d is not None:
         pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
     beat_frames = np.round(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64) * fps)
-    tmp = _atomic_target(output, ".mp4")
+    tmp = temp_beside(output, ".tmp.mp4")
     kwargs = {"audio_path": str(audio), "audio_codec": "aac"} if audio else {}
     writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
                                          macro_block_size=16, quality=6, ffmpeg_log_level="error",
@@ -129,7 +124,7 @@ def plot_beats_png(output: str | os.PathLike, features, motion2d, *, title: str 
     bottom.legend(loc="upper right", fontsize=8)
     figure.suptitle(f"{title}  tempo {features.tempo_bpm:.0f} BPM, {features.meter}/4 — BC (seconds) {bc:.3f}")
     figure.tight_layout()
-    tmp = _atomic_target(output, ".png")
+    tmp = temp_beside(output, ".tmp.png")
     try:
         figure.savefig(tmp, dpi=110, format="png")
         os.replace(tmp, output)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.atomic import temp_beside
 from models.conductor.diffusion_model import MOTION_DIM, ConductorDenoiser, DenoiserConfig
 from models.conductor.diffusion_sampling import make_scheduler
 from models.progress import Progress
@@ -142,12 +142,9 @@ def music_condition(encoder_features: torch.Tensor, mel: np.ndarray, frames: int
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write a checkpoint dict atomically (temp file + ``os.replace``); nothing is left half-written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
+    tmp = temp_beside(path)  # an ordinary shareable file: the umask's permissions, not mkstemp's 0600
     try:
         torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is an ordinary shareable file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
