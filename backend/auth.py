@@ -1,8 +1,8 @@
 """The backend's bearer token: where it lives, creating it on first start, and checking requests.
 
-The token file is ``<user config dir>/baton/token``: ``$XDG_CONFIG_HOME/baton/token`` when ``XDG_CONFIG_HOME`` is
-set, else the platform's user config folder (``~/.config`` on Linux, ``~/Library/Application Support`` on macOS,
-``%APPDATA%`` on Windows). The add-on's client (``blender_addon/client.py``) finds it by the same rule.
+The token file is ``token`` in Baton's config folder (:func:`models.paths.user_config_dir`: ``$XDG_CONFIG_HOME/baton``
+when ``XDG_CONFIG_HOME`` is set, else ``~/.config/baton`` on Linux, ``~/Library/Application Support/baton`` on macOS,
+``%APPDATA%\\baton`` on Windows). The add-on's client (``blender_addon/client.py``) finds it by the same rule.
 """
 
 from __future__ import annotations
@@ -10,35 +10,23 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-import sys
 import tempfile
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.settings import Settings
+from models.paths import user_config_dir
 
 #: Paths served without a token.
 PUBLIC_PATHS = frozenset({"/health"})
-
-
-def user_config_dir() -> Path:
-    """The user's config folder (not Baton's sub-folder), honouring ``XDG_CONFIG_HOME`` on every platform."""
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    if xdg:
-        return Path(xdg)
-    if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support"
-    return Path.home() / ".config"
 
 
 def token_path(settings: Settings | None = None) -> Path:
     """``<config dir>/baton/token`` (``settings.config_dir`` replaces ``<config dir>/baton`` when set)."""
     if settings is not None and settings.config_dir is not None:
         return Path(settings.config_dir) / "token"
-    return user_config_dir() / "baton" / "token"
+    return user_config_dir() / "token"
 
 
 def load_or_create_token(settings: Settings) -> str:

@@ -9,32 +9,21 @@ motion. Embedded SQLite by default (a file per library), PostgreSQL + pgvector f
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 from backend.library.embedding import Embedder, load_embedder
 from backend.library.importer import ImportOptions, ImportReport, import_paths
 from backend.library.library import Library
 from backend.library.sources import AnnotationSources
 from backend.library.types import ClipRecord, SearchFilters, SearchHit
+from models.paths import user_data_dir
 
 #: Environment variable naming the default library (a path or URL); see :func:`default_library_url`.
 LIBRARY_ENV = "BATON_LIBRARY"
 
 
-def user_data_dir() -> Path:
-    """The per-user data folder: ``$XDG_DATA_HOME`` or ``~/.local/share`` (Linux), ``~/Library/Application Support``
-    (macOS), ``%LOCALAPPDATA%`` (Windows)."""
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"])
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-
-
 def default_library_url() -> str:
-    """``$BATON_LIBRARY`` when set, else ``sqlite:///<user data dir>/baton/library.sqlite``."""
-    return os.environ.get(LIBRARY_ENV) or f"sqlite:///{user_data_dir() / 'baton' / 'library.sqlite'}"
+    """``$BATON_LIBRARY`` when set, else ``sqlite:///<Baton data folder>/library.sqlite`` (:func:`user_data_dir`)."""
+    return os.environ.get(LIBRARY_ENV) or f"sqlite:///{user_data_dir() / 'library.sqlite'}"
 
 
 def open_library(url: str | os.PathLike | None = None, embedder: Embedder | None = None) -> Library:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.conductor.paths import user_cache_dir
+from models.paths import user_cache_dir
 from models.progress import Progress
 
 #: Sample rate of the mel recipe (librosa's default).

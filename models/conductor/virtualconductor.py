@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models.conductor.m2s import NOISE_DIM, M2SGenerator, M2SNet
-from models.conductor.paths import user_data_dir
+from models.paths import user_data_dir
 from models.progress import Progress
 
 FORMATS = {"m2sgan": "baton-m2sgan-v1", "m2snet": "baton-m2snet-v1"}

@@ -70,9 +70,10 @@ class Clip:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/baton/retrieval`` (``~/.cache`` when unset): derived features, never shipped."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "baton" / "retrieval"
+    """``<Baton cache folder>/retrieval`` (:func:`models.paths.user_cache_dir`): derived features, never shipped."""
+    from models.paths import user_cache_dir
+
+    return user_cache_dir() / "retrieval"
 
 
 def _labels(cfg_dir: Path) -> tuple[list[str], list[str]]:

@@ -242,6 +242,7 @@ def load_retrieval_model(run_dir: str | os.PathLike, device: str = "cpu") -> Ret
 
 
 def default_model_dir() -> Path:
-    """``$XDG_DATA_HOME/baton/models/retrieval/default`` (``~/.local/share`` when unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "baton" / "models" / "retrieval" / "default"
+    """``<Baton data folder>/models/retrieval/default`` (:func:`models.paths.user_data_dir`)."""
+    from models.paths import user_data_dir
+
+    return user_data_dir() / "models" / "retrieval" / "default"
