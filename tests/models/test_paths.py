@@ -14,7 +14,8 @@ from models import paths
 from models.retrieval.datasets import default_cache_dir
 from models.retrieval.model import default_model_dir
 
-XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "BATON_DATA_DIR", "BATON_LIBRARY", "APPDATA", "LOCALAPPDATA")
+XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "BATON_DATA_DIR", "BATON_LIBRARY", "APPDATA",
+       "LOCALAPPDATA")
 
 
 @pytest.fixture
