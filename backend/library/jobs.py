@@ -12,7 +12,6 @@ Result: ``{"hits": [SearchHit.to_dict(), ...], "model": model key, "library": ur
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from backend.library.library import Library
 from backend.library.types import SearchFilters
+from blender_addon import wire
 from models.motion.io import load_motion
 from models.motion.motion import Motion
 from models.motion.skeleton import Skeleton
@@ -29,20 +29,19 @@ MAX_K = 1000
 
 
 def decode_array(value: Any) -> np.ndarray:
-    """A numpy array from the wire format (DESIGN §2) or a nested list.
+    """A numpy array from the wire format (DESIGN §2, decoded by :func:`blender_addon.wire.decode_array` with its
+    dtype, shape and size checks) or a nested list of numbers (float32).
 
     Raises:
-        ValueError: for a malformed wire object.
+        ValueError: for a malformed wire object (unknown dtype, bad shape, too large, bad base64, wrong byte count)
+            or a nested list that is not a rectangular array of numbers.
     """
     if isinstance(value, dict):
-        try:
-            data = base64.b64decode(value["data"], validate=True)
-            dtype = np.dtype(value["dtype"]).newbyteorder("<")
-            array = np.frombuffer(data, dtype=dtype).reshape([int(s) for s in value["shape"]])
-            return array.astype(dtype.newbyteorder("="))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"malformed array (expected dtype, shape, base64 data): {exc}") from None
-    return np.asarray(value, dtype=np.float32)
+        return wire.decode_array(value)
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"malformed array (expected the wire format or a nested list of numbers): {exc}") from None
 
 
 def motion_from_request(data: dict) -> Motion:
