@@ -57,7 +57,7 @@ class BATON_OT_generate(bpy.types.Operator):
 
 
 class BATON_OT_search(bpy.types.Operator):
-    """Search the motion library by text, by the selected armature's action, or by a video (in the background)"""
+    """Search the motion library by text or by the selected armature's action (in the background)"""
 
     bl_idname = "baton.search"
     bl_label = "Search"
@@ -70,7 +70,6 @@ class BATON_OT_search(bpy.types.Operator):
                 context,
                 mode=settings.search_mode,
                 query=settings.search_query,
-                video_path=settings.video_path,
                 k=settings.search_k,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -155,18 +155,14 @@ def start_generate(
     return jobs.runner().submit(job)
 
 
-def start_search(context: bpy.types.Context, *, mode: str, query: str, video_path: str, k: int) -> jobs.Job:
-    """Search the library (non-blocking); results fill ``scene.baton.search_results``."""
+def start_search(context: bpy.types.Context, *, mode: str, query: str, k: int) -> jobs.Job:
+    """Search the library by text (``mode="TEXT"``) or by the active armature's action (``"ACTION"``), non-blocking;
+    results fill ``scene.baton.search_results``."""
     _refuse_if_running("search")
     if mode == "TEXT":
         if not query.strip():
             raise ValueError("type what you are looking for first (e.g. 'a person waves their right hand')")
         request = remote_calls.SearchRequest(k=int(k), text=query.strip())
-    elif mode == "VIDEO":
-        path = os.path.abspath(bpy.path.abspath(video_path)) if video_path.strip() else ""
-        if not path or not os.path.isfile(path):
-            raise FileNotFoundError(f"video file not found: {path or '(none chosen)'}")
-        request = remote_calls.SearchRequest(k=int(k), video_path=path)
     else:
         obj = check_armature(context.active_object, purpose="search by its motion")
         request = remote_calls.SearchRequest(k=int(k), motion=remote_calls.evaluated_motion(context, obj))

@@ -88,12 +88,10 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
         items=(
             ("TEXT", "Text", "Describe the motion"),
             ("ACTION", "Selected Action", "Find motions like the selected armature's action (evaluated joints)"),
-            ("VIDEO", "Video", "Find motions like a person in a video file"),
         ),
         default="TEXT",
     )
     search_query: StringProperty(name="Query", description="e.g. 'a person waves their right hand'")
-    video_path: StringProperty(name="Video", subtype="FILE_PATH")
     search_k: IntProperty(name="Results", default=10, min=1, max=100)
     search_results: CollectionProperty(type=BATON_SearchHit)
     search_index: IntProperty(name="Result", default=0)

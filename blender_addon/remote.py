@@ -55,7 +55,6 @@ class SearchRequest:
     k: int
     text: str | None = None
     motion: dict | None = None
-    video_path: str | None = None
 
 
 @dataclass
@@ -295,10 +294,6 @@ def run_search(job, client, request: SearchRequest) -> list[dict]:
 
 
 def _run_search(job, client, request: SearchRequest) -> list[dict]:
-    if request.video_path is not None:
-        capabilities = client.capabilities()
-        if "search_video" not in (capabilities.get("job_kinds") or []):
-            raise ValueError("this backend cannot search by video yet; search by text or by the selected action")
     job.update(0.05, "searching")
     remote_id = client.submit_search(request.text, motion=request.motion, k=request.k)
     follow(job, client, remote_id, (0.05, 0.95), "searching the library")

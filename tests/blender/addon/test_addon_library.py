@@ -130,17 +130,6 @@ def test_text_search_then_apply_the_best_hit_then_search_by_its_action(addon, cl
     assert len(settings.search_results) >= 1
 
 
-def test_video_search_is_refused_clearly_when_the_backend_cannot(addon, clean_scene, library_prefs, wait_jobs,
-                                                                 shared_data):  # fmt: skip
-    settings = clean_scene.baton
-    settings.search_mode = "VIDEO"
-    settings.video_path = str(next((shared_data / "intel_sample_videos").rglob("*.mp4")))
-    assert bpy.ops.baton.search() == {"FINISHED"}
-    wait_jobs(60)
-    job = addon.jobs.runner().latest("search")
-    assert job.state == "failed" and "cannot search by video" in job.message
-
-
 def test_selected_action_is_sent_as_evaluated_joint_positions(addon, clean_scene, library_prefs, wait_jobs):
     import importlib
 
