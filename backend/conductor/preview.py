@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.atomic import temp_beside
+from models.atomic import atomic_write
 from models.motion.skeleton import COCO13_EDGES
 from models.progress import Progress
 
@@ -52,12 +52,11 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
     if rig3d is not None:
         pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
     beat_frames = np.round(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64) * fps)
-    tmp = temp_beside(output, ".tmp.mp4")
     kwargs = {"audio_path": str(audio), "audio_codec": "aac"} if audio else {}
-    writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=16, quality=6, ffmpeg_log_level="error",
-                                         output_params=["-shortest"], **kwargs)  # fmt: skip
-    try:
+    with atomic_write(output, ".tmp.mp4") as tmp:
+        writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                             macro_block_size=16, quality=6, ffmpeg_log_level="error",
+                                             output_params=["-shortest"], **kwargs)  # fmt: skip
         writer.send(None)
         for f in range(frames):
             image = Image.new("RGB", (width, SIZE), (250, 250, 248))
@@ -83,10 +82,6 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
             if progress and f % 30 == 0:
                 progress.update(f / frames, "rendering preview video")
         writer.close()
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     if progress:
         progress.update(1.0, "rendered preview video")
     return output
@@ -124,12 +119,9 @@ def plot_beats_png(output: str | os.PathLike, features, motion2d, *, title: str 
     bottom.legend(loc="upper right", fontsize=8)
     figure.suptitle(f"{title}  tempo {features.tempo_bpm:.0f} BPM, {features.meter}/4 — BC (seconds) {bc:.3f}")
     figure.tight_layout()
-    tmp = temp_beside(output, ".tmp.png")
     try:
-        figure.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, output)
+        with atomic_write(output, ".tmp.png") as tmp:
+            figure.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(figure)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return output

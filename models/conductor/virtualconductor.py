@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.atomic import atomic_write
 from models.conductor.m2s import NOISE_DIM, M2SGenerator, M2SNet
 from models.paths import user_data_dir
 from models.progress import Progress
@@ -157,16 +157,9 @@ def import_virtualconductor(path: str | os.PathLike, output: str | os.PathLike |
     converted = _model_state(path, kind)
     model.load_state_dict(converted, strict=True)  # proves the conversion before anything is written
     target = Path(output) if output else default_weights_path(kind)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(target) as tmp:
         torch.save({"format": FORMATS[kind], "source": str(path), "license": "VirtualConductor: research use only",
                     "state_dict": model.state_dict()}, tmp)  # fmt: skip
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return kind, target
 
 

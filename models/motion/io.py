@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.atomic import temp_beside
+from models.atomic import atomic_write
 from models.motion.bvh import load_bvh
 from models.motion.motion import Motion
 from models.motion.skeleton import Skeleton, get_skeleton, skeleton_names
@@ -46,13 +46,8 @@ def save_npz(motion: Motion, path: str | os.PathLike) -> Path:
         arrays["rotations"] = motion.rotations
     if motion.root_translation is not None:
         arrays["root_translation"] = motion.root_translation
-    tmp = temp_beside(path, ".tmp.npz")
-    try:
+    with atomic_write(path, ".tmp.npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
