@@ -2,8 +2,8 @@
 
 Each command lives in its own module under :mod:`backend.commands`: ``<command>.py`` for a plain command
 (``baton conduct``) or ``<command>_<target>.py`` for a grouped one (``baton bench retarget`` ->
-``bench_retarget.py``). A module provides ``configure(parser)`` and ``run(args) -> int``. A command whose module
-does not exist yet exits 2 with "not available yet".
+``bench_retarget.py``). A module provides ``configure(parser)`` and ``run(args) -> int``; every command listed
+here has one (a test imports them all).
 
 Every command that reports accepts ``--json`` and then prints exactly one JSON object on stdout; logs go to stderr.
 """
@@ -58,14 +58,7 @@ def _module_name(command: str, target: str | None) -> str:
 
 
 def _load(command: str, target: str | None):
-    name = _module_name(command, target)
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            full = f"baton {command}" + (f" {target}" if target else "")
-            raise NotAvailableError(f"{full}: not available yet") from None
-        raise
+    return importlib.import_module(_module_name(command, target))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,8 +96,8 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``baton`` console script. Returns the process exit code.
 
-    Exit codes: 0 success, 1 a :class:`BatonError` (bad input; message on stderr), 2 usage errors and commands
-    that are not available yet.
+    Exit codes: 0 success, 1 a :class:`BatonError` (bad input; message on stderr), 2 usage errors and
+    :class:`NotAvailableError` (a model whose weights are not installed).
     """
     head, rest = _split(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(head)

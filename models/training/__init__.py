@@ -1,1 +1,0 @@
-"""training — see docs/architecture.md."""
