@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:8765"
+#: Request limits of ``POST /jobs/generate`` (the backend's schema imports these): the longest text prompt
+#: (characters) and the most variations per job.
+MAX_PROMPT_CHARS = 1000
+MAX_SAMPLES = 16
 
 _AUDIO_TYPES = {".wav": "audio/wav", ".wave": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
                 ".oga": "audio/ogg", ".mp3": "audio/mpeg", ".aif": "audio/aiff", ".aiff": "audio/aiff"}  # fmt: skip
@@ -186,6 +190,21 @@ class BatonClient:
         body = {"text": text, "motion": motion, "motion_path": motion_path, "clip_id": clip_id, "k": k,
                 "filters": filters or {}, "exact": exact}  # fmt: skip
         return self._request("POST", "/jobs/search", body)["id"]
+
+    def submit_generate(self, prompt: str, *, seconds: float | None = None, seed: int = 0, samples: int = 1,
+                        guidance: float = 4.0, target: str | dict = "smpl24") -> str:  # fmt: skip
+        """Start generating motion from a text prompt, retargeted onto ``target`` (a built-in skeleton name, a server
+        ``.bvh`` path or a rig dict, ``TargetRig.to_dict()``); returns the job id.
+
+        Args:
+            prompt: what the person does (at most :data:`MAX_PROMPT_CHARS` characters).
+            seconds: duration; ``None`` lets the model estimate it (the server states its limits when refusing).
+            seed, samples, guidance: sampling seed, number of variations (1..:data:`MAX_SAMPLES`), classifier-free
+                guidance scale.
+        """
+        body = {"prompt": prompt, "seconds": seconds, "seed": seed, "samples": samples, "guidance": guidance,
+                "target": target}  # fmt: skip
+        return self._request("POST", "/jobs/generate", body)["id"]
 
     def submit_echo(self, message: str = "") -> str:
         """Start the empty job (answers ``message``); returns the job id."""

@@ -5,7 +5,7 @@ message line, never tracebacks."""
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from . import jobs, pipelines, results, server
 
@@ -49,6 +49,31 @@ class BATON_OT_generate(bpy.types.Operator):
                 root_motion=settings.root_motion,
                 foot_lock=settings.foot_lock,
                 smoothing=settings.smoothing,
+                frame_start=settings.frame_start,
+            )
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            return _fail(self, context, exc)
+        return _ok(self, context, f"{job.label}: started (see the progress bar; Cancel stops it)")
+
+
+class BATON_OT_generate_text(bpy.types.Operator):
+    """Generate motion from the text prompt on the target armature (runs in the background)"""
+
+    bl_idname = "baton.generate_text"
+    bl_label = "Generate"
+    bl_options = {"REGISTER"}  # the result lands later as its own undo step (results.land_action)
+
+    def execute(self, context):
+        settings = context.scene.baton
+        try:
+            job = pipelines.start_generate_text(
+                context,
+                prompt=settings.text_prompt,
+                seconds=None if settings.text_auto_duration else settings.text_seconds,
+                seed=settings.text_seed,
+                samples=settings.text_samples,
+                guidance=settings.text_guidance,
+                target=settings.target,
                 frame_start=settings.frame_start,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
@@ -148,6 +173,22 @@ class BATON_OT_result(bpy.types.Operator):
             return _fail(self, context, exc)
 
 
+class BATON_OT_variation(bpy.types.Operator):
+    """Put this variation of the pending result on the rig"""
+
+    bl_idname = "baton.variation"
+    bl_label = "Variation"
+    bl_options = {"REGISTER"}
+
+    index: IntProperty(name="Variation", default=0, min=0, options={"SKIP_SAVE"})
+
+    def execute(self, context):
+        try:
+            return _ok(self, context, results.choose_variation(context.scene, self.index))
+        except ValueError as exc:
+            return _fail(self, context, exc)
+
+
 class BATON_OT_backend(bpy.types.Operator):
     """Start, stop or check the Baton backend"""
 
@@ -205,10 +246,12 @@ class BATON_OT_dismiss(bpy.types.Operator):
 
 CLASSES = (
     BATON_OT_generate,
+    BATON_OT_generate_text,
     BATON_OT_search,
     BATON_OT_apply_hit,
     BATON_OT_cancel,
     BATON_OT_result,
+    BATON_OT_variation,
     BATON_OT_backend,
     BATON_OT_report,
     BATON_OT_dismiss,

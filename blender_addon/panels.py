@@ -1,4 +1,5 @@
-"""The Baton tab of the 3D View sidebar: Backend, Generate from Music, Library Search, Result, Bone Mapping.
+"""The Baton tab of the 3D View sidebar: Backend, Generate from Music, Generate from Text, Library Search, Result,
+Bone Mapping.
 
 Panels only read state (scene properties, the job runner, the cached backend status); they never do I/O, so drawing
 stays instant whatever the backend is doing.
@@ -127,6 +128,43 @@ class BATON_PT_generate(bpy.types.Panel):
         draw_job(layout, "generate")
 
 
+class BATON_PT_generate_text(bpy.types.Panel):
+    bl_label = "Generate from Text"
+    bl_idname = "BATON_PT_generate_text"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.baton
+        layout.prop(settings, "text_prompt", text="", icon="TEXT")
+        model_info = (server.status().capabilities.get("models") or {}).get("t2m")
+        if isinstance(model_info, dict) and not model_info.get("available", True):
+            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
+                    icon="ERROR")
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        column = layout.column(align=True)
+        row = column.row(align=True)
+        row.prop(settings, "text_auto_duration", text="Auto")
+        sub = row.row(align=True)
+        sub.active = not settings.text_auto_duration
+        sub.prop(settings, "text_seconds", text="")
+        column.prop(settings, "text_seed")
+        column.prop(settings, "text_samples")
+        column.prop(settings, "text_guidance")
+        layout.prop(settings, "target")
+        layout.prop(settings, "frame_start")
+        layout.use_property_split = False
+        job = jobs.runner().latest("generate_text")
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = not (job is not None and job.active)
+        row.operator("baton.generate_text", icon="OUTLINER_OB_ARMATURE")
+        draw_job(layout, "generate_text")
+
+
 class BATON_UL_hits(bpy.types.UIList):
     """Search results: score, name, duration, license."""
 
@@ -191,6 +229,12 @@ class BATON_PT_result(bpy.types.Panel):
             if not settings.last_message:
                 wrapped(layout.column(align=True), f"{settings.pending_action.name} on {settings.pending_object.name}",
                         icon="ACTION")
+            if len(settings.pending_variations) > 1:
+                row = layout.row(align=True)
+                row.label(text="Variation:")
+                for i, item in enumerate(settings.pending_variations):
+                    chosen = item.action is not None and item.action == settings.pending_action
+                    row.operator("baton.variation", text=str(i + 1), depress=chosen).index = i
             row = layout.row(align=True)
             row.operator("baton.result", text="Accept", icon="CHECKMARK").action = "ACCEPT"
             row.operator("baton.result", text="Reject", icon="LOOP_BACK").action = "REJECT"
@@ -238,6 +282,7 @@ CLASSES = (
     BATON_UL_mapping,
     BATON_PT_backend,
     BATON_PT_generate,
+    BATON_PT_generate_text,
     BATON_PT_search,
     BATON_PT_result,
     BATON_PT_rigs,

@@ -1,14 +1,15 @@
 """What the operators start: validate on the main thread (fast), talk to the backend on a worker thread, land the
 result on the main thread as one undo step.
 
-``start_generate`` / ``start_search`` / ``start_apply_hit`` return in milliseconds (the operator's ``execute``
-measures < 100 ms in ``baton bench addon``): they check the inputs, read the target rig's rest pose, and submit a
-:class:`jobs.Job`. Bad states raise ``ValueError`` / ``FileNotFoundError`` with a message for the user before any job
-starts: missing audio, no armature, an armature in Edit Mode, an empty query.
+``start_generate`` / ``start_generate_text`` / ``start_search`` / ``start_apply_hit`` return in milliseconds (the
+operator's ``execute`` measures < 100 ms in ``baton bench addon``): they check the inputs, read the target rig's rest
+pose, and submit a :class:`jobs.Job`. Bad states raise ``ValueError`` / ``FileNotFoundError`` with a message for the
+user before any job starts: missing audio, no armature, an armature in Edit Mode, an empty query or prompt.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ def report_finished(job: jobs.Job) -> None:
         pass
 
 
-# --- validation helpers (main thread) ---------------------------------------------------------------------------
+# --- validation helpers (main thread) ------------------------------------------------------------------------------
 
 
 def check_armature(obj: bpy.types.Object | None, purpose: str = "put the motion on") -> bpy.types.Object:
@@ -108,7 +109,7 @@ def custom_mapping(context: bpy.types.Context, obj: bpy.types.Object) -> dict[st
     return table
 
 
-# --- the three jobs ---------------------------------------------------------------------------------------------
+# --- the jobs ------------------------------------------------------------------------------------------------------
 
 
 def start_generate(
@@ -152,6 +153,71 @@ def start_generate(
         return _land(job, motion, target_ref, frame_start, action_name, audio, created, "generate from music")
 
     job = jobs.Job(kind="generate", label=f"Conducting ({model})", work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
+def check_prompt(prompt: str) -> str:
+    """The prompt without surrounding blanks. Raises ``ValueError`` when it is empty or over
+    :data:`client.MAX_PROMPT_CHARS` characters."""
+    from .client import MAX_PROMPT_CHARS
+
+    text = prompt.strip()
+    if not text:
+        raise ValueError("type a prompt first (Generate from Text > Prompt), e.g. 'a person waves with the right hand'")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ValueError(f"the prompt has {len(text)} characters; at most {MAX_PROMPT_CHARS} are accepted")
+    return text
+
+
+def start_generate_text(
+    context: bpy.types.Context,
+    *,
+    prompt: str,
+    seconds: float | None,
+    seed: int,
+    samples: int,
+    guidance: float,
+    target: str,
+    frame_start: int,
+) -> jobs.Job:
+    """Generate motion from a text prompt onto the target armature (non-blocking). ``samples`` variations land as
+    Actions in one undo step; the first is on the rig, the Result panel switches between them.
+
+    ``seconds=None`` lets the model choose the length; the backend checks the duration against its limits and
+    states them when it refuses.
+
+    Raises:
+        ValueError: empty or over-long prompt, a duration or guidance that is not a finite number, fewer than one
+            variation, no usable armature (nothing was changed then).
+    """
+    text = check_prompt(prompt)
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"the duration must be a positive number of seconds, got {seconds!r}")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    if int(samples) < 1:
+        raise ValueError(f"ask for at least one variation, got {samples}")
+    _refuse_if_running("generate_text")
+    obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
+    request = remote_calls.GenerateTextRequest(
+        prompt=text, seconds=None if seconds is None else float(seconds), seed=int(seed), samples=int(samples),
+        guidance=float(guidance), rig=remote_calls.rig_of(obj),
+    )  # fmt: skip
+    url, token = server.connection(context)
+    start_command = _auto_start_command(context)
+    base_name = f"{text[:32]} (s{int(seed)})"
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
+        return remote_calls.run_generate_text(job, client, request)
+
+    def apply(motions: list[remote_calls.RigMotion]) -> str:
+        names = [base_name] if len(motions) == 1 else [f"{base_name} v{i + 1}" for i in range(len(motions))]
+        return _land(job, motions, target_ref, frame_start, names, None, created, "generate from text")
+
+    label = f"Generating '{text[:20]}'" + (f" x{int(samples)}" if int(samples) > 1 else "")
+    job = jobs.Job(kind="generate_text", label=label, work=work, apply=apply)
     return jobs.runner().submit(job)
 
 
@@ -236,7 +302,7 @@ def start_apply_hit(
     return jobs.runner().submit(job)
 
 
-# --- shared pieces ----------------------------------------------------------------------------------------------
+# --- shared pieces -------------------------------------------------------------------------------------------------
 
 
 def _refuse_if_running(kind: str) -> None:
@@ -279,7 +345,13 @@ class TargetRef:
 
 
 def _land(job, motion, target: TargetRef, frame_start, action_name, audio, created, undo_message) -> str:
-    """Main thread: write the action with :mod:`apply` and finish with :func:`results.land_action`."""
+    """Main thread: write the action(s) with :mod:`apply` and finish with :func:`results.land_action`.
+
+    ``motion`` / ``action_name`` may be lists (variations): each becomes an Action, the first stays on the rig, and
+    all of them land in the same single undo step.
+    """
+    motions = motion if isinstance(motion, list) else [motion]
+    names = action_name if isinstance(action_name, list) else [action_name]
     obj = target.resolve()
     check_armature(obj)
     previous = results.current_action(obj)
@@ -287,14 +359,25 @@ def _land(job, motion, target: TargetRef, frame_start, action_name, audio, creat
     # With "Set Scene FPS and Range" the scene runs at the motion's fps (one key per frame); without it the keys are
     # spaced for the scene's own fps so the motion keeps its timing (and stays in sync with the music).
     keep_scene_fps = not bpy.context.scene.baton.set_scene_range
-    action = apply_layer.apply_motion(
-        obj, motion.bone_names, motion.rotations, motion.root_translation, motion.fps,
-        frame_start=frame_start, action_name=action_name, match_scene_fps=keep_scene_fps,
-    )  # fmt: skip
+    actions = []
+    try:
+        for each, name in zip(motions, names, strict=True):
+            actions.append(apply_layer.apply_motion(
+                obj, each.bone_names, each.rotations, each.root_translation, each.fps,
+                frame_start=frame_start, action_name=name, match_scene_fps=keep_scene_fps,
+            ))  # fmt: skip
+    except BaseException:  # a bad variation: nothing of this result stays
+        results.assign_action(obj, previous)
+        for action in actions:
+            bpy.data.actions.remove(action)
+        raise
+    if len(actions) > 1:
+        results.assign_action(obj, actions[0])
     job.timings["keyframe_write_s"] = time.perf_counter() - started
+    first = motions[0]
     return results.land_action(
-        bpy.context, obj, action, previous, frame_start=frame_start, num_frames=motion.num_frames, fps=motion.fps,
-        audio_path=audio, created_rig=created, undo_message=undo_message,
+        bpy.context, obj, actions[0], previous, frame_start=frame_start, num_frames=first.num_frames, fps=first.fps,
+        audio_path=audio, created_rig=created, undo_message=undo_message, variations=actions,
     )  # fmt: skip
 
 

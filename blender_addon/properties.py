@@ -56,6 +56,12 @@ class BATON_SearchHit(bpy.types.PropertyGroup):
     caption: StringProperty(name="Caption")
 
 
+class BATON_Variation(bpy.types.PropertyGroup):
+    """One variation of a pending Generate-from-Text result (its Action; the chosen one is ``pending_action``)."""
+
+    action: PointerProperty(type=bpy.types.Action, name="Action")
+
+
 class BATON_SceneProperties(bpy.types.PropertyGroup):
     """Everything the Baton panels edit, stored on the scene (``scene.baton``)."""
 
@@ -81,6 +87,26 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="Start Frame", default=1, description="Frame where the action and music start")
     add_sound_strip: BoolProperty(name="Add Music Strip", default=True, description="Music as a sound strip")
     set_scene_range: BoolProperty(name="Set Scene FPS and Range", default=True)
+
+    # --- Generate from text
+    text_prompt: StringProperty(
+        name="Prompt", description="What the person does, e.g. 'a tired person waves with the left hand'"
+    )
+    text_auto_duration: BoolProperty(
+        name="Auto Duration", default=False, description="Let the model choose the length from the prompt"
+    )
+    text_seconds: FloatProperty(
+        name="Duration", default=4.0, min=0.0, max=3600.0, soft_min=0.5, soft_max=60.0, precision=1,
+        unit="TIME_ABSOLUTE", description="Length of the motion in seconds (the backend states its limits)",
+    )  # fmt: skip
+    text_seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same prompt: same motion")
+    text_samples: IntProperty(
+        name="Variations", default=1, min=1, max=16, soft_max=8, description="How many motions to generate at once"
+    )
+    text_guidance: FloatProperty(
+        name="Guidance", default=4.0, min=0.0, max=50.0, soft_max=10.0,
+        description="Classifier-free guidance: higher follows the prompt more closely, lower varies more",
+    )  # fmt: skip
 
     # --- Library search
     search_mode: EnumProperty(
@@ -112,8 +138,9 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
     previous_action: PointerProperty(type=bpy.types.Action, name="Previous Action")
     pending_created_rig: BoolProperty(default=False)
     pending_frame_start: IntProperty(default=1)
+    pending_variations: CollectionProperty(type=BATON_Variation)
     last_message: StringProperty(name="Message")
     last_message_is_error: BoolProperty(default=False)
 
 
-CLASSES = (BATON_MappingItem, BATON_SearchHit, BATON_SceneProperties)
+CLASSES = (BATON_MappingItem, BATON_SearchHit, BATON_Variation, BATON_SceneProperties)

@@ -1,9 +1,10 @@
 """The add-on's side of each backend job: requests, the worker-thread calls through :mod:`client`, and decoding.
 
 Worker-thread code here never touches ``bpy`` data; the main-thread helpers (:func:`rig_of`,
-:func:`evaluated_motion`) read the scene before a job starts. Generation runs as two backend jobs so each phase is
-measurable and a custom bone mapping can be sent: ``conduct`` (music -> COCO-13 motion) then ``retarget`` (that
-motion -> the user's rig, with the mapping). Phase times land in ``job.timings``:
+:func:`evaluated_motion`) read the scene before a job starts. Generation from music runs as two backend jobs so each
+phase is measurable and a custom bone mapping can be sent: ``conduct`` (music -> COCO-13 motion) then ``retarget``
+(that motion -> the user's rig, with the mapping). Generation from text is one ``generate`` job: the backend generates
+the variations and retargets them onto the rig itself (foot lock on). Phase times land in ``job.timings``:
 
 - ``upload_s``: sending the audio file; ``backend_s``: the conduct job's compute time (server clock);
 - ``retarget_solve_s``: the retarget job's compute time; ``transfer_s``: every other second spent on HTTP
@@ -48,6 +49,18 @@ class RetargetRequest:
     foot_lock: bool
     smoothing: float
     mapping: dict[str, str] | None
+
+
+@dataclass
+class GenerateTextRequest:
+    """A Generate-from-Text job: the prompt, sampling settings and the target rig (``rig_of``)."""
+
+    prompt: str
+    seconds: float | None
+    seed: int
+    samples: int
+    guidance: float
+    rig: dict
 
 
 @dataclass
@@ -277,6 +290,26 @@ def _run_conduct(job, client, request: ConductRequest) -> RigMotion:
     job.timings["transfer_s"] = max(0.0, elapsed - compute)
     job.timings["music_duration_s"] = float((generated.get("music") or {}).get("duration_s") or 0.0)
     return solution
+
+
+def run_generate_text(job, client, request: GenerateTextRequest) -> list[RigMotion]:
+    """Generate motion from the prompt on the backend, retargeted onto the rig there (one ``generate`` job); returns
+    one solution per variation (worker thread)."""
+    with client_errors(client, "generating motion from text"):
+        started = time.perf_counter()
+        job.update(0.02, "generating")
+        remote_id = client.submit_generate(request.prompt, seconds=request.seconds, seed=request.seed,
+                                           samples=request.samples, guidance=request.guidance,
+                                           target=request.rig)  # fmt: skip
+        status = follow(job, client, remote_id, (0.02, 0.95), "generating motion from text")
+        job.timings["backend_s"] = _compute_s(status)
+        job.update(0.95, "downloading")
+        samples = client.result(remote_id).get("samples") or []
+        if not samples:
+            raise ValueError("the backend's generate job returned no motion")
+        motions = [_decode_solution(sample) for sample in samples]
+        job.timings["transfer_s"] = max(0.0, time.perf_counter() - started - job.timings["backend_s"])
+        return motions
 
 
 def run_retarget(job, client, request: RetargetRequest) -> RigMotion:

@@ -7,11 +7,14 @@ fps and frame range and the pending-result bookkeeping on ``scene.baton`` are al
 Until the user decides, the result is *pending*: ``scene.baton.pending_object`` / ``pending_action`` /
 ``previous_action``. Reject puts the previous action back (or none) and deletes the new one; Accept keeps it;
 Push to NLA moves it onto a new NLA track named "Baton" and puts the previous action back as the active one.
+A result with several variations (Generate from Text) keeps them all as Actions until the decision: the chosen one is
+``pending_action``, the others are deleted when the user accepts, rejects or pushes it to the NLA.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import bpy
 
@@ -87,14 +90,19 @@ def land_action(
     audio_path: str | None,
     created_rig: bool,
     undo_message: str,
+    variations: Sequence[bpy.types.Action] = (),
 ) -> str:
     """Finish landing a result written by :func:`apply.apply_motion` and record it as ONE undo step.
 
-    Sets the music strip, the scene fps/range (per ``scene.baton`` options) and the pending result. Returns the
-    message for the panel.
+    Sets the music strip, the scene fps/range (per ``scene.baton`` options) and the pending result. ``variations``:
+    every Action of a multi-variation result (``new_action`` among them); the user picks one with
+    :func:`choose_variation` before deciding, and the decision removes the others. Returns the message for the panel.
     """
     scene = context.scene
     settings = scene.baton
+    settings.pending_variations.clear()
+    for action in variations if len(variations) > 1 else ():
+        settings.pending_variations.add().action = action
     if audio_path and settings.add_sound_strip:
         add_sound_strip(scene, audio_path, frame_start)
     if settings.set_scene_range:
@@ -106,9 +114,10 @@ def land_action(
     settings.pending_created_rig = created_rig
     settings.pending_frame_start = frame_start
     first, last = (round(v) for v in new_action.frame_range)
+    choose = f" {len(variations)} variations: pick one, then" if len(variations) > 1 else ""
     message = (
         f"{new_action.name} on {obj.name}: frames {first}-{last} ({num_frames / fps:.1f} s of motion at "
-        f"{fps:g} fps). Accept, Reject or Push to NLA."
+        f"{fps:g} fps).{choose} Accept, Reject or Push to NLA."
     )
     settings.last_message, settings.last_message_is_error = message, False
     push_undo(undo_message)
@@ -120,11 +129,42 @@ def has_pending(scene: bpy.types.Scene) -> bool:
     return settings.pending_object is not None and settings.pending_action is not None
 
 
+def _remove_if_unused(action: bpy.types.Action | None) -> None:
+    if action is not None and (action.users == 0 or (action.users == 1 and action.use_fake_user)):
+        bpy.data.actions.remove(action)
+
+
 def _clear_pending(settings) -> None:
+    """Forget the pending result; variations other than the chosen one (which the caller handles) are deleted."""
+    others = [item.action for item in settings.pending_variations if item.action != settings.pending_action]
+    settings.pending_variations.clear()
+    for action in others:
+        _remove_if_unused(action)
     settings.pending_object = None
     settings.pending_action = None
     settings.previous_action = None
     settings.pending_created_rig = False
+
+
+def choose_variation(scene: bpy.types.Scene, index: int) -> str:
+    """Make variation ``index`` (0-based) of the pending result the one on the rig (its own undo step).
+
+    Raises:
+        ValueError: when no result with variations is pending or ``index`` is out of range.
+    """
+    settings = scene.baton
+    if not has_pending(scene) or not len(settings.pending_variations):
+        raise ValueError("there is no Baton result with variations to choose from")
+    if not 0 <= index < len(settings.pending_variations):
+        raise ValueError(f"variation {index + 1} does not exist; there are {len(settings.pending_variations)}")
+    action = settings.pending_variations[index].action
+    if action is None:
+        raise ValueError(f"variation {index + 1} was deleted")
+    assign_action(settings.pending_object, action)
+    settings.pending_action = action
+    push_undo(f"choose variation {index + 1}")
+    count = len(settings.pending_variations)
+    return f"variation {index + 1} of {count}: {action.name} on {settings.pending_object.name}"
 
 
 def accept(scene: bpy.types.Scene) -> str:
@@ -147,8 +187,7 @@ def reject(scene: bpy.types.Scene) -> str:
     assign_action(obj, previous)
     name = action.name
     _clear_pending(settings)
-    if action.users == 0 or (action.users == 1 and action.use_fake_user):
-        bpy.data.actions.remove(action)
+    _remove_if_unused(action)
     push_undo("reject result")
     return f"rejected {name}; {obj.name} has " + (f"{previous.name} again" if previous else "no action again")
 
