@@ -4,7 +4,10 @@
 per-joint channel lists in any order and count, end sites, raw channel values in file units), so read -> write ->
 read is lossless up to the printed precision (6 decimals).
 :meth:`BVHClip.to_motion` turns it into a :class:`~models.motion.motion.Motion` in metres (Y-up backend space, as
-BVH files are) and :meth:`BVHClip.from_motion` goes back.
+BVH files are) and :meth:`BVHClip.from_motion` goes back. Joints are written depth-first, as BVH requires, and
+read back in a registry skeleton's declared order when the hierarchy is one (:mod:`models.motion.bvh_clip`), so
+:func:`save_bvh` -> :func:`load_bvh` returns the positions written, joint for joint; Blender's own BVH importer
+(``bpy.ops.import_anim.bvh``) shows the same positions (tests/blender/test_bvh_blender_import.py).
 
 Conventions: a joint's rotation channels, in the order listed, compose as intrinsic rotations (``Zrotation
 Yrotation Xrotation`` means ``R = Rz @ Ry @ Rx``), angles in degrees. Position channels on the root give its world
@@ -20,12 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from models.atomic import temp_beside
-from models.motion.bvh_clip import CHANNEL_LOOKUP, KNOWN_UNIT_SCALES, VALID_CHANNELS, BVHClip
+from models.motion.bvh_clip import (
+    CHANNEL_LOOKUP,
+    KNOWN_UNIT_SCALES,
+    VALID_CHANNELS,
+    BVHClip,
+    depth_first_order,
+    registry_order,
+)
 from models.motion.motion import Motion
 
 __all__ = [
-    "BVHClip", "KNOWN_UNIT_SCALES", "MAX_BVH_BYTES", "VALID_CHANNELS", "format_bvh", "load_bvh", "parse_bvh",
-    "read_bvh", "save_bvh", "write_bvh",
+    "BVHClip", "KNOWN_UNIT_SCALES", "MAX_BVH_BYTES", "VALID_CHANNELS", "depth_first_order", "format_bvh", "load_bvh",
+    "parse_bvh", "read_bvh", "registry_order", "save_bvh", "write_bvh",
 ]  # fmt: skip
 
 #: Upper bound on the file size :func:`read_bvh` accepts (bytes).
@@ -172,7 +182,10 @@ def read_bvh(path: str | os.PathLike) -> BVHClip:
 
 def format_bvh(clip: BVHClip, precision: int = 6) -> str:
     """BVH text for ``clip``: tab-indented hierarchy (offsets without trailing zeros), then one line per frame with
-    every channel value in fixed point with ``precision`` decimals."""
+    every channel value in fixed point with ``precision`` decimals.
+
+    The hierarchy is written in the clip's joint order, which :class:`BVHClip` guarantees is depth-first, so the
+    motion columns (in that same order) belong to the joints they follow in the hierarchy."""
     lines = ["HIERARCHY"]
     children: dict[int, list[int]] = {j: [] for j in range(len(clip.joint_names))}
     for j, p in enumerate(clip.parents):
@@ -231,10 +244,15 @@ def write_bvh(clip: BVHClip, path: str | os.PathLike, precision: int = 6) -> Pat
     return path
 
 
-def load_bvh(path: str | os.PathLike, scale: float | None = None) -> Motion:
-    """Read a BVH file as a :class:`Motion` in metres (``scale`` metres per file unit; ``None`` guesses)."""
+def load_bvh(path: str | os.PathLike, scale: float | None = None, joint_order: str = "registry") -> Motion:
+    """Read a BVH file as a :class:`Motion` in metres (``scale`` metres per file unit; ``None`` guesses).
+
+    ``joint_order``: ``"registry"`` puts the joints of a registry skeleton's hierarchy (``smpl24``, ...) in that
+    skeleton's declared order, any other hierarchy stays in file (depth-first) order; ``"file"`` always keeps the
+    file's order (see :meth:`BVHClip.to_motion`). Raises ``FileNotFoundError`` or ``ValueError``.
+    """
     path = Path(path)
-    motion = read_bvh(path).to_motion(scale=scale, name=f"bvh:{path.stem}")
+    motion = read_bvh(path).to_motion(scale=scale, name=f"bvh:{path.stem}", joint_order=joint_order)
     motion.metadata["source_path"] = str(path)
     return motion
 

@@ -249,3 +249,101 @@ def test_bvh_clip_rejects_inconsistent_values():
         BVHClip(clip.joint_names, clip.parents, clip.offsets, clip.channels, [], 0.1, np.full((2, 9), np.nan))
     with pytest.raises(ValueError, match="unit scale"):
         clip.to_motion(scale=-1.0)
+
+
+# --- Motion -> BVH -> Motion on every registry skeleton (issue 11: SMPL's joint order is not depth-first) ----------
+
+
+def _random_motion(skeleton_name: str, frames: int = 12, seed: int = 0) -> Motion:
+    """A motion on a registry skeleton with random local rotations (up to ~70 degrees) and a moving root; positions
+    by forward kinematics."""
+    from scipy.spatial.transform import Rotation
+
+    from models.motion import get_skeleton
+    from models.motion.kinematics import forward_kinematics
+
+    skeleton = get_skeleton(skeleton_name)
+    rng = np.random.default_rng(seed)
+    rotvec = rng.normal(scale=0.6, size=(frames * skeleton.num_joints, 3))
+    xyzw = Rotation.from_rotvec(rotvec).as_quat().reshape(frames, skeleton.num_joints, 4)
+    rotations = xyzw[..., [3, 0, 1, 2]]
+    root = skeleton.rest_offsets[0] + np.cumsum(rng.normal(scale=0.02, size=(frames, 3)), axis=0)
+    positions, _ = forward_kinematics(skeleton, rotations, root)
+    return Motion(skeleton, 30.0, positions, rotations.astype(np.float32), root.astype(np.float32))
+
+
+def test_depth_first_order_of_smpl24():
+    from models.motion import get_skeleton
+    from models.motion.bvh import depth_first_order
+
+    order = depth_first_order(get_skeleton("smpl24").parents)
+    names = [get_skeleton("smpl24").joint_names[j] for j in order]
+    assert names[:6] == ["pelvis", "left_hip", "left_knee", "left_ankle", "left_foot", "right_hip"]
+    assert names[9:12] == ["spine1", "spine2", "spine3"] and sorted(order) == list(range(24))
+    assert depth_first_order(get_skeleton("kit21").parents) == list(range(21))  # KIT-21 is already depth-first
+    with pytest.raises(ValueError, match="one tree"):
+        depth_first_order([-1, 2, 0])
+
+
+@pytest.mark.parametrize("name", ["smpl24", "smpl22", "kit21", "coco13"])
+def test_registry_motion_survives_save_and_load(tmp_path, name):
+    motion = _random_motion(name)
+    out = save_bvh(motion, tmp_path / f"{name}.bvh")
+    again = load_bvh(out, scale=0.01)
+    assert again.skeleton.joint_names == motion.skeleton.joint_names  # the registry's declared order
+    assert again.skeleton.parents == motion.skeleton.parents
+    assert again.metadata["joint_order"] == name
+    np.testing.assert_allclose(again.skeleton.rest_offsets, motion.skeleton.rest_offsets, atol=1e-6)
+    np.testing.assert_allclose(again.positions, motion.positions, atol=1e-5)  # metres
+    dots = np.abs((again.rotations.astype(np.float64) * motion.rotations).sum(-1))
+    assert dots.min() > 1 - 1e-6  # the same rotations (q or -q)
+    # The file read in its own (depth-first) order holds the same joints at the same places.
+    in_file = load_bvh(out, scale=0.01, joint_order="file")
+    assert in_file.metadata["joint_order"] == "file"
+    index = [in_file.skeleton.joint_names.index(n) for n in motion.skeleton.joint_names]
+    np.testing.assert_allclose(in_file.positions[:, index], motion.positions, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["smpl24", "kit21"])
+def test_written_columns_belong_to_the_joints_they_follow(tmp_path, name):
+    """The written file evaluated by the independent matrix chain above (file order, as any BVH reader does)."""
+    motion = _random_motion(name, seed=3)
+    clip = read_bvh(save_bvh(motion, tmp_path / "m.bvh"))
+    expected = _reference_positions(clip, np.arange(clip.num_frames)) * 0.01
+    index = [clip.joint_names.index(n) for n in motion.skeleton.joint_names]
+    np.testing.assert_allclose(expected[:, index], motion.positions, atol=1e-5)
+
+
+def test_retargeted_walk_survives_save_and_load(shared_data, tmp_path):
+    """The issue's case: a Bandai walk retargeted onto SMPL-24, and onto a Mixamo-named rig with bone rolls."""
+    from retarget_rigs import mixamo_rig  # tests/models is on sys.path (pytest rootdir import mode)
+
+    from models.motion.retarget import retarget
+
+    walk = load_bvh(shared_data / "bandai_namco_motion_dataset1" / "data" / "dataset-1_walk_normal_001.bvh")
+    for target in ("smpl24", mixamo_rig()):
+        motion = retarget(walk, target).motion
+        again = load_bvh(save_bvh(motion, tmp_path / "walk.bvh"))
+        index = [again.skeleton.joint_names.index(n) for n in motion.skeleton.joint_names]
+        error = np.linalg.norm(again.positions[:, index] - motion.positions, axis=-1)
+        assert error.max() < 1e-4, f"{motion.skeleton.name}: {error.max() * 100:.3f} cm after save -> load"
+
+
+def test_clip_must_be_depth_first_and_motion_consistent(tmp_path):
+    clip = parse_bvh(_TINY)
+    three = BVHClip(["Hips", "A", "B"], [-1, 0, 1], np.zeros((3, 3)), [clip.channels[0], ("Zrotation",), ()],
+                    [], 0.1, np.zeros((1, 7)))  # fmt: skip
+    assert three.joint_names == ["Hips", "A", "B"]
+    with pytest.raises(ValueError, match="depth-first"):  # B (child of Hips) listed between A and A's child
+        BVHClip(["Hips", "A", "B", "C"], [-1, 0, 0, 1], np.zeros((4, 3)), [clip.channels[0], (), (), ()], [], 0.1,
+                np.zeros((1, 6)))  # fmt: skip
+    with pytest.raises(ValueError, match="end sites"):
+        BVHClip(clip.joint_names, clip.parents, clip.offsets, clip.channels, [(5, (0, 1, 0))], 0.1, clip.values)
+    motion = _random_motion("smpl22")
+    motion.positions[3, 7] += 0.05  # no longer the FK of the rotations
+    target = tmp_path / "bad.bvh"
+    with pytest.raises(ValueError, match="forward kinematics"):
+        save_bvh(motion, target)
+    assert not target.exists()
+    with pytest.raises(ValueError, match="joint_order"):
+        clip.to_motion(joint_order="alphabetical")
