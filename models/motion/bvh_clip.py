@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,18 @@ def depth_first_order(parents: list[int] | tuple[int, ...]) -> list[int]:
     return order
 
 
+@lru_cache(maxsize=1)
+def _registry_hierarchies() -> tuple[tuple[str, tuple[str, ...], dict[str, str | None]], ...]:
+    """Per registry skeleton: its name, joint names and each joint's parent name (``None`` for the root)."""
+    out = []
+    for registry in skeleton_names():
+        skel = get_skeleton(registry)
+        names = skel.joint_names
+        parent_of = {n: (names[skel.parents[j]] if skel.parents[j] >= 0 else None) for j, n in enumerate(names)}
+        out.append((registry, names, parent_of))
+    return tuple(out)
+
+
 def registry_order(joint_names: list[str] | tuple[str, ...], parents: list[int] | tuple[int, ...]) -> tuple[
         str, list[int]] | None:  # fmt: skip
     """The registry skeleton with this hierarchy, and where its joints are in ``joint_names``.
@@ -76,15 +89,11 @@ def registry_order(joint_names: list[str] | tuple[str, ...], parents: list[int] 
         joint, or ``None`` when no registry skeleton matches.
     """
     names = [str(n) for n in joint_names]
-    where = {n: i for i, n in enumerate(names)}
-    for registry in skeleton_names():
-        skel = get_skeleton(registry)
-        if len(skel.joint_names) != len(names) or set(skel.joint_names) != set(where):
-            continue
-        parent_names = {n: (names[p] if p >= 0 else None) for n, p in zip(names, parents, strict=True)}
-        if all(parent_names[n] == (skel.joint_names[p] if p >= 0 else None)
-               for n, p in zip(skel.joint_names, skel.parents, strict=True)):  # fmt: skip
-            return registry, [where[n] for n in skel.joint_names]
+    parent_of = {n: (names[p] if p >= 0 else None) for n, p in zip(names, parents, strict=True)}
+    for registry, registry_names, registry_parent_of in _registry_hierarchies():
+        if parent_of == registry_parent_of and len(names) == len(registry_names):
+            where = {n: i for i, n in enumerate(names)}
+            return registry, [where[n] for n in registry_names]
     return None
 
 
