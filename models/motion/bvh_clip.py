@@ -112,8 +112,9 @@ class BVHClip:
         values: ``(F, C)`` float64 channel values, ``C = sum(len(c) for c in channels)``.
 
     Raises:
-        ValueError: on inconsistent lengths, joints not in depth-first order, an end site of a joint that does not
-            exist, unknown channel names, NaN / infinity, or a non-positive frame time.
+        ValueError: on inconsistent lengths, empty joint names or names with whitespace, joints not in depth-first
+            order, an end site of a joint that does not exist, unknown channel names, NaN / infinity, or a
+            non-positive frame time.
     """
 
     joint_names: list[str]
@@ -140,6 +141,11 @@ class BVHClip:
             )
         if not np.isfinite(self.values).all() or not np.isfinite(self.offsets).all():
             raise ValueError("BVH: values or offsets contain NaN or infinity")
+        spaced = [n for n in self.joint_names if not n or any(c.isspace() for c in n)]
+        if spaced:
+            raise ValueError(
+                f"BVH: joint names must be single words (a BVH file separates tokens by whitespace), got {spaced[:5]}"
+            )
         if depth_first_order(self.parents) != list(range(num)):
             raise ValueError(
                 "BVH: joints must be listed depth-first (each joint's subtree right after it), the order of the "

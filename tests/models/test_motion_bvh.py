@@ -337,6 +337,8 @@ def test_clip_must_be_depth_first_and_motion_consistent(tmp_path):
     with pytest.raises(ValueError, match="depth-first"):  # B (child of Hips) listed between A and A's child
         BVHClip(["Hips", "A", "B", "C"], [-1, 0, 0, 1], np.zeros((4, 3)), [clip.channels[0], (), (), ()], [], 0.1,
                 np.zeros((1, 6)))  # fmt: skip
+    with pytest.raises(ValueError, match="single words"):
+        BVHClip(["Hips", "Left Arm"], clip.parents, clip.offsets, clip.channels, [], 0.1, clip.values)
     with pytest.raises(ValueError, match="end sites"):
         BVHClip(clip.joint_names, clip.parents, clip.offsets, clip.channels, [(5, (0, 1, 0))], 0.1, clip.values)
     motion = _random_motion("smpl22")
