@@ -5,7 +5,7 @@ Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``
 - ``GET /health`` — liveness and version.
 - ``GET /capabilities`` — models (and whether their weights are present), rigs, devices, ONNX providers, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
-- ``POST /jobs/conduct|retarget|search|echo`` — submit a job -> its status (202).
+- ``POST /jobs/conduct|retarget|search|generate|echo`` — submit a job -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
 - ``GET /models``, ``POST /models/release`` — loaded models; free their memory.
 
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend import __version__
 from backend.api_errors import ERROR_RESPONSES, ApiError, error_response, install_error_handlers
 from backend.auth import BearerAuthMiddleware, load_or_create_token
+from backend.generate_jobs import GENERATE_PIPELINES, prepare_generate, t2m_model_spec
 from backend.jobs import FINISHED, JobManager, JobNotFound, JobState, TooManyJobs
 from backend.model_registry import ModelRegistry, devices, onnx_providers
 from backend.paths import resolve_allowed_path
@@ -33,6 +34,7 @@ from backend.schemas import (
     Capabilities,
     ConductRequest,
     EchoRequest,
+    GenerateRequest,
     Health,
     JobResult,
     JobStatus,
@@ -122,8 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings()
     token = load_or_create_token(settings)
-    models = ModelRegistry(settings, default_model_specs())
-    jobs = JobManager(settings, models, PIPELINES)
+    models = ModelRegistry(settings, [*default_model_specs(), t2m_model_spec()])
+    jobs = JobManager(settings, models, {**PIPELINES, **GENERATE_PIPELINES})
     uploads = UploadStore(settings)
 
     @contextlib.asynccontextmanager
@@ -230,6 +232,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Search the motion library by text or by motion."""
         params = await run_in_threadpool(prepare_search, request, settings)
         return _submit(jobs, "search", params)
+
+    @app.post("/jobs/generate", response_model=JobStatus, status_code=202, tags=["jobs"])
+    async def submit_generate(request: GenerateRequest) -> dict:
+        """Text prompt -> motion (text-to-motion, smpl22 at 20 fps), variations, retargeted onto ``target``."""
+        params = await run_in_threadpool(prepare_generate, request, settings)
+        return _submit(jobs, "generate", params)
 
     @app.post("/jobs/echo", response_model=JobStatus, status_code=202, tags=["jobs"])
     def submit_echo(request: EchoRequest) -> dict:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api_errors import ErrorBody
+from blender_addon.client import MAX_PROMPT_CHARS, MAX_SAMPLES
 from blender_addon.wire import WIRE_DTYPES
 
 _MODEL_NAME = r"^[a-z0-9_\-]{1,32}$"
@@ -124,6 +125,20 @@ class SearchRequest(_Strict):
         if sum(x is not None for x in (self.text, self.motion, self.motion_path, self.clip_id)) != 1:
             raise ValueError("give exactly one of text, motion, motion_path and clip_id")
         return self
+
+
+class GenerateRequest(_Strict):
+    """Generate motion from a text prompt (text-to-motion, ``models.instruct``), retargeted onto ``target``.
+
+    ``seconds`` omitted: the model's length estimator chooses the duration. The generator's own rules (a prompt with
+    words, ``models.instruct.MIN_SECONDS``..``MAX_SECONDS``) are checked at submit time; refusals state the limit."""
+
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="what the person does, e.g. 'a person waves'")
+    seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
+    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
+    target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
 
 
 class EchoRequest(_Strict):
