@@ -29,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=("torch", "ort"), default="torch", help="inference runtime")
     parser.add_argument("-o", "--output", required=True, help="output file: .bvh, .npz or .blend")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    from backend.instruct.speech import configure_generate
+
+    configure_generate(parser)  # --speech FILE [--path end2end|cascaded] (docs/voice.md)
 
 
 def parse_timeline(items: list[str], seconds: float | None):
@@ -58,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from backend.conductor.pipeline import terminal_progress
     from backend.instruct.pipeline import check_request, generate_to_rig, output_paths, resolve_rig, save_generated
 
+    if args.speech is not None:
+        from backend.instruct.speech import run_generate
+
+        return run_generate(args)
     if (args.text is None) == (args.timeline is None):
         raise ValueError("give either TEXT or --timeline")
     request = args.text if args.text is not None else parse_timeline(args.timeline, args.seconds)
