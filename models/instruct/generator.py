@@ -209,7 +209,8 @@ class TextToMotion:
     def _decode(self, codes: torch.Tensor) -> np.ndarray:
         if self._ort is not None:
             return self._ort.decode(codes)
-        return self.vq.decode(codes).cpu().numpy()
+        with torch.no_grad():
+            return self.vq.decode(codes).cpu().numpy()
 
     # -- sampling -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -381,7 +382,8 @@ class TextToMotion:
         if pad:
             features = np.concatenate([features, np.repeat(features[-1:], pad, axis=0)])
         x = torch.from_numpy(((features - self.mean) / self.std).astype(np.float32))[None].to(self.device)
-        return self.vq.encode(x)[0], frames
+        with torch.no_grad():
+            return self.vq.encode(x)[0], frames
 
     def inpaint(self, motion: Motion, prompt: str, start_s: float, end_s: float, *, seed: int = 0, samples: int = 1,
                 guidance: float = 4.0, steps: int = 10, progress: Progress | None = None) -> list[Motion]:  # fmt: skip
@@ -409,8 +411,9 @@ class TextToMotion:
                              f"({duration:.2f} s), got {start_s!r}..{end_s!r}")  # fmt: skip
         if duration > MAX_SECONDS:
             raise ValueError(f"the motion is {duration:.0f} s long; the limit is {MAX_SECONDS:g} s")
-        base, frames = self.encode_motion(motion)
+        base, _ = self.encode_motion(motion)
         n = base.shape[0]
+        frames = min(n * self.frames_per_token, int(round(duration * FPS)))
         first = int(math.floor(start * FPS / self.frames_per_token))
         last = min(n, max(first + 1, int(math.ceil(min(end, duration) * FPS / self.frames_per_token))))
         codes = base[None].repeat(samples, 1, 1).clone()
