@@ -94,6 +94,16 @@ def run_generate(params: GenerateParams, context: JobContext) -> dict:
 
 
 # -- the model -----------------------------------------------------------------------------------------------------
+def _has_onnx_path() -> bool:
+    """Whether this build has the text-to-motion model's onnxruntime path (``models.instruct.onnx_runtime``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("models.instruct.onnx_runtime") is not None
+
+
+_NO_ONNX = "the text-to-motion model has no onnx runtime in this build; serve it with --runtime torch"
+
+
 def _t2m_loader(settings: Settings, device: str) -> Any:
     """``models.instruct.load_text_to_motion`` on the configured weights, device and runtime.
 
@@ -103,12 +113,8 @@ def _t2m_loader(settings: Settings, device: str) -> Any:
     from models.instruct import WeightsNotAvailable, load_text_to_motion
 
     runtime = RUNTIMES[settings.runtime]
-    if runtime == "ort":
-        try:
-            import models.instruct.onnx_runtime  # noqa: F401 - only checks that the ONNX path exists
-        except ImportError:
-            raise NotAvailableError("the text-to-motion model has no ONNX Runtime path in this build; serve it with "
-                                    "--runtime torch") from None  # fmt: skip
+    if runtime == "ort" and not _has_onnx_path():
+        raise NotAvailableError(_NO_ONNX)
     try:
         return load_text_to_motion(settings.checkpoints.get(MODEL_NAME), device=device, runtime=runtime)
     except WeightsNotAvailable as exc:
@@ -129,6 +135,8 @@ def _t2m_available(settings: Settings) -> tuple[bool, str]:
     if missing:
         return False, (f"no text-to-motion weights in {folder} (missing {', '.join(missing)}); train them with "
                        "`baton train t2m -o RUN_DIR` and serve with --checkpoint t2m=RUN_DIR")  # fmt: skip
+    if RUNTIMES[settings.runtime] == "ort" and not _has_onnx_path():
+        return False, _NO_ONNX
     return True, f"weights {folder}"
 
 

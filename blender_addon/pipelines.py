@@ -183,16 +183,16 @@ def start_generate_text(
     """Generate motion from a text prompt onto the target armature (non-blocking). ``samples`` variations land as
     Actions in one undo step; the first is on the rig, the Result panel switches between them.
 
-    ``seconds=None`` lets the model choose the length; the backend checks the duration against its limits and
-    states them when it refuses.
+    ``seconds=None`` lets the model choose the length; the backend checks the duration against the generator's
+    limits (``MIN_SECONDS``..``MAX_SECONDS``, which the add-on does not know) and states them when it refuses.
 
     Raises:
-        ValueError: empty or over-long prompt, a duration or guidance that is not a finite number, fewer than one
-            variation, no usable armature (nothing was changed then).
+        ValueError: empty or over-long prompt, a duration or guidance that is not a finite number (or a negative
+            guidance), fewer than one variation, no usable armature (nothing was changed then).
     """
     text = check_prompt(prompt)
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"the duration must be a positive number of seconds, got {seconds!r}")
+    if seconds is not None and not math.isfinite(seconds):
+        raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
     if not math.isfinite(guidance) or guidance < 0:
         raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
     if int(samples) < 1:
@@ -206,7 +206,7 @@ def start_generate_text(
     )  # fmt: skip
     url, token = server.connection(context)
     start_command = _auto_start_command(context)
-    base_name = f"{text[:32]} (s{int(seed)})"
+    base_name = f"{_shorten(text, 40)} (s{int(seed)})"
 
     def work(job: jobs.Job):
         client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
@@ -216,7 +216,7 @@ def start_generate_text(
         names = [base_name] if len(motions) == 1 else [f"{base_name} v{i + 1}" for i in range(len(motions))]
         return _land(job, motions, target_ref, frame_start, names, None, created, "generate from text")
 
-    label = f"Generating '{text[:20]}'" + (f" x{int(samples)}" if int(samples) > 1 else "")
+    label = f"Generating '{_shorten(text, 24)}'" + (f" x{int(samples)}" if int(samples) > 1 else "")
     job = jobs.Job(kind="generate_text", label=label, work=work, apply=apply)
     return jobs.runner().submit(job)
 
@@ -303,6 +303,11 @@ def start_apply_hit(
 
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _refuse_if_running(kind: str) -> None:

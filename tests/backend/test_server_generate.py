@@ -23,11 +23,10 @@ PROMPT = "a person waves with the right hand"
 @pytest.fixture(scope="module")
 def t2m_run_dir():
     """The text-to-motion weights the server generates with: the shipped default weights."""
-    from models.instruct import default_run_dir
+    from models.instruct.generator import DEFAULT_WEIGHTS, RUN_FILES
 
-    path = default_run_dir()
-    assert path.is_dir(), f"no shipped text-to-motion weights at {path}"
-    return path
+    assert all((DEFAULT_WEIGHTS / name).is_file() for name in RUN_FILES), f"no shipped weights in {DEFAULT_WEIGHTS}"
+    return DEFAULT_WEIGHTS
 
 
 @pytest.fixture(scope="module")

@@ -189,12 +189,13 @@ def test_bad_prompt_or_guidance_is_refused_before_any_job(addon, clean_scene):
         ({"text_prompt": "a" * 10_000}, "10000 characters; at most 1000"),
         ({"text_guidance": math.nan}, "guidance must be a finite number"),
     ]
+    before = addon.jobs.runner().latest("generate_text")
     for values, message in cases:
         settings = _settings(clean_scene, **values)
         with pytest.raises(RuntimeError, match=message):
             bpy.ops.baton.generate_text()
         assert settings.last_message_is_error and message.split(";")[0] in settings.last_message
-        assert addon.jobs.runner().latest("generate_text") is None, "no job started"
+        assert addon.jobs.runner().latest("generate_text") is before, "no job started"
         settings.property_unset("text_guidance")
     assert obj.animation_data.action == idle and [a.name for a in bpy.data.actions] == ["Idle"]
 
@@ -225,7 +226,7 @@ def test_cancel_shows_progress_then_stops_the_job(addon, clean_scene, text_prefs
         addon.jobs.poll()
     drawn = record_panel(bpy.types.BATON_PT_generate_text)
     bars = [n for n in drawn.walk() if n.kind == "progress"]
-    assert len(bars) == 1 and bars[0].text.startswith("Generating 'a person waves with'")
+    assert len(bars) == 1 and bars[0].text.startswith("Generating 'a person waves with the…' x4:")
     generate = [n for n in drawn.walk() if n.kind == "operator" and n.extra["idname"] == "baton.generate_text"]
     assert generate and generate[0].extra["enabled"] is False, "one job at a time: Generate is greyed"
     assert bpy.ops.baton.cancel(kind="generate_text") == {"FINISHED"}
