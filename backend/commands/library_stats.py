@@ -14,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_library(args.db) as library:
+    with open_library(args.db, create=False) as library:
         stats = library.stats()
     if args.json:
         print(json.dumps(stats))

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     request = {"k": args.k, "exact": args.exact, "filters": {k: v for k, v in vars(filters).items() if v}}
     request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
-    with open_library(args.db, embedder=load_embedder(args.model)) as library:
+    with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
         result = run_search(request, library)
     if args.json:
         print(json.dumps(result))

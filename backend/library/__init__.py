@@ -26,23 +26,29 @@ def default_library_url() -> str:
     return os.environ.get(LIBRARY_ENV) or f"sqlite:///{user_data_dir() / 'library.sqlite'}"
 
 
-def open_library(url: str | os.PathLike | None = None, embedder: Embedder | None = None) -> Library:
-    """Open (creating when missing) the library at ``url``.
+def open_library(
+    url: str | os.PathLike | None = None, embedder: Embedder | None = None, *, create: bool = True
+) -> Library:
+    """Open the library at ``url``, creating it when missing unless ``create`` is false.
 
     Args:
         url: ``None`` (:func:`default_library_url`); ``sqlite:///PATH`` (SQLAlchemy style: ``sqlite:///lib.sqlite`` is
             relative, ``sqlite:////abs/lib.sqlite`` absolute) or a plain file path (SQLite); or
             ``postgresql://user@host:port/db`` (PostgreSQL + pgvector).
         embedder: the retrieval model for searches (default: loaded on first search).
+        create: create a missing library (imports); ``False`` for readers (search, stats), which must say that the
+            library is missing rather than answer from a new, empty one.
 
     Raises:
         ValueError: for an unknown URL scheme or an unreachable PostgreSQL server.
+        FileNotFoundError: with ``create=False``, when there is no library at ``url`` (no SQLite file; a PostgreSQL
+            database without Baton's tables).
     """
     text = str(url) if url is not None else default_library_url()
     if text.startswith(("postgresql://", "postgres://")):
         from backend.library.store_postgres import PostgresStore
 
-        return Library(PostgresStore(text), embedder)
+        return Library(PostgresStore(text, create=create), embedder)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     elif text.startswith("sqlite:"):
@@ -51,7 +57,7 @@ def open_library(url: str | os.PathLike | None = None, embedder: Embedder | None
         raise ValueError(f"unknown library URL {text!r}; use sqlite:///PATH, a file path or postgresql://...")
     from backend.library.store_sqlite import SQLiteStore
 
-    return Library(SQLiteStore(text), embedder)
+    return Library(SQLiteStore(text, create=create), embedder)
 
 
 __all__ = [

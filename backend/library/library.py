@@ -1,9 +1,10 @@
 """The motion library: clips, captions and embeddings in a store, searched by text or by motion.
 
 Search ranks clips by cosine similarity between the query embedding and each clip's embedding in the joint
-text-motion space of one retrieval model (TMR, Petrovich et al. 2023; Motion Patches, Yu et al. 2024). Exact search
-is a matrix product over all candidate embeddings (SQLite: numpy; PostgreSQL: pgvector sequential scan); ANN search
-uses HNSW (hnswlib beside the SQLite file; pgvector ``hnsw`` on PostgreSQL). Clips imported before a model was
+text-motion space of one retrieval model (TMR, Petrovich et al. 2023; Motion Patches, Yu et al. 2024). The store
+ranks (:meth:`Store.search <backend.library.store.Store.search>`): exact search is a matrix product over all
+candidate embeddings (SQLite: numpy; PostgreSQL: pgvector sequential scan); ANN search uses HNSW (hnswlib beside the
+SQLite file; pgvector ``hnsw`` on PostgreSQL). Clips imported before a model was
 available are embedded on first search with that model (:meth:`Library.update_embeddings`).
 """
 
@@ -11,31 +12,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from backend.library.ann import HnswIndex, index_path
 from backend.library.codec import clip_metadata, decode_motion
 from backend.library.embedding import Embedder, normalise
-from backend.library.store import FilterColumns, Store
+from backend.library.store import Store
 from backend.library.types import ClipRecord, SearchFilters, SearchHit
 from models.motion.motion import Motion
 from models.progress import Progress
-
-#: Below this fraction of clips passing the filters, ANN queries switch to exact search over the survivors.
-EXACT_BELOW_FRACTION = 0.05
-
-
-@dataclass
-class _Vectors:
-    """In-memory copy of one model's embeddings (SQLite stores), valid for one store generation."""
-
-    generation: int
-    ids: np.ndarray  # (N,) int64, ascending
-    matrix: np.ndarray  # (N, D) float32 unit rows
-    columns: FilterColumns  # aligned with ``ids``
-    ann: HnswIndex | None = None
 
 
 class Library:
@@ -51,7 +36,6 @@ class Library:
         self.store = store
         self._embedder = embedder
         self._lock = threading.RLock()
-        self._vectors: dict[str, _Vectors] = {}
         self._embedded_at: dict[str, int] = {}  # model key -> store generation when every clip had an embedding
 
     # --- basics ----------------------------------------------------------------------------------------------
@@ -136,30 +120,6 @@ class Library:
             if self._embedded_at.get(embedder.model_key) != self.store.generation():
                 self.update_embeddings(embedder)
 
-    def _cached_vectors(self, model_key: str) -> _Vectors:
-        generation = self.store.generation()
-        cached = self._vectors.get(model_key)
-        if cached is not None and cached.generation == generation:
-            return cached
-        ids, matrix = self.store.embeddings(model_key)
-        columns = self.store.filter_columns()
-        rows = np.searchsorted(columns.ids, ids)
-        aligned = FilterColumns(ids=ids, skeleton=columns.skeleton[rows], duration_s=columns.duration_s[rows],
-                                license=columns.license[rows])  # fmt: skip
-        ann = cached.ann if cached is not None else None
-        if ann is not None:
-            ann.sync(ids, matrix)
-        entry = _Vectors(generation, ids, matrix, aligned, ann)
-        self._vectors[model_key] = entry
-        return entry
-
-    def _ann(self, model_key: str, entry: _Vectors) -> HnswIndex:
-        if entry.ann is None:
-            path = index_path(self.store.path, model_key)  # type: ignore[attr-defined]
-            entry.ann = HnswIndex(path, entry.matrix.shape[1])
-            entry.ann.sync(entry.ids, entry.matrix)
-        return entry.ann
-
     # --- search ----------------------------------------------------------------------------------------------
     def search_embedding(
         self,
@@ -184,11 +144,7 @@ class Library:
             raise ValueError(f"k must be at least 1, got {k}")
         query = normalise(np.asarray(query, np.float32).reshape(1, -1))[0]
         want = int(k) + len(exclude)
-        with self._lock:
-            if self.store.kind == "postgresql":
-                pairs = self.store.search(model_key, query, want, filters, exact)  # type: ignore[attr-defined]
-            else:
-                pairs = self._search_local(query, want, filters, model_key, exact)
+        pairs = self.store.search(model_key, query, want, filters, exact)
         pairs = [(i, s) for i, s in pairs if i not in set(exclude)][: int(k)]
         records = {r.clip_id: r for r in self.store.clips([i for i, _ in pairs])}
         return [
@@ -197,28 +153,6 @@ class Library:
                       caption=records[i].captions[0] if records[i].captions else "")
             for i, s in pairs if i in records
         ]  # fmt: skip
-
-    def _search_local(
-        self, query: np.ndarray, k: int, filters: SearchFilters | None, model_key: str, exact: bool
-    ) -> list[tuple[int, float]]:
-        entry = self._cached_vectors(model_key)
-        if len(entry.ids) == 0:
-            return []
-        if query.shape[0] != entry.matrix.shape[1]:
-            raise ValueError(f"query has {query.shape[0]} dimensions; model {model_key!r} has {entry.matrix.shape[1]}")
-        mask = entry.columns.mask(filters)
-        if not exact and (mask is None or mask.mean() >= EXACT_BELOW_FRACTION):
-            allowed = None if mask is None else entry.ids[mask]
-            ids, scores = self._ann(model_key, entry).query(query, k, allowed)
-            return list(zip(ids.tolist(), scores.tolist(), strict=True))
-        ids, matrix = (entry.ids, entry.matrix) if mask is None else (entry.ids[mask], entry.matrix[mask])
-        if len(ids) == 0:
-            return []
-        scores = np.einsum("nd,d->n", matrix, query)  # SIMD, single-threaded: BLAS threads stall on busy CPUs
-        k = min(k, len(ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return list(zip(ids[top].tolist(), scores[top].tolist(), strict=True))
 
     def search_text(
         self, text: str, k: int = 10, filters: SearchFilters | None = None, *, exact: bool = False

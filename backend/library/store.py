@@ -128,6 +128,20 @@ class Store(ABC):
         """``(ids (N,) int64, vectors (N, D) float32)`` of every clip embedded with ``model_key``, by id."""
 
     @abstractmethod
+    def search(
+        self, model_key: str, query: np.ndarray, k: int, filters: SearchFilters | None, exact: bool
+    ) -> list[tuple[int, float]]:
+        """The ``k`` clips nearest to the unit vector ``query (D,)`` float32 in ``model_key``'s embedding space, among
+        those passing ``filters``, as ``(clip id, cosine similarity)`` best first (fewer when fewer clips qualify;
+        none when nothing is embedded with ``model_key``).
+
+        ``exact``: exhaustive search; otherwise the store's approximate nearest-neighbour index (HNSW).
+
+        Raises:
+            ValueError: when ``query``'s size differs from the model's embedding size in this store.
+        """
+
+    @abstractmethod
     def stats(self) -> dict:
         """Counts: clips, frames, duration, per skeleton / license / source kind, captioned clips, embeddings per
         model, thumbnails, storage bytes."""
@@ -191,3 +205,15 @@ class SQLStore(Store):
     def register_model(self, model_key: str, dim: int) -> None:
         with self._transaction() as db:
             self._check_model(db, model_key, dim)
+
+    def model_dim(self, model_key: str) -> int | None:
+        """The embedding size recorded for ``model_key``, or ``None`` when the model is not registered."""
+        rows = self._query(self._sql("SELECT dim FROM models WHERE key = ?"), (model_key,))
+        return int(rows[0][0]) if rows else None
+
+    def _check_query(self, model_key: str, query: np.ndarray) -> int | None:
+        """``model_key``'s embedding size (``None``: not registered); ``ValueError`` when ``query`` does not fit."""
+        dim = self.model_dim(model_key)
+        if dim is not None and np.asarray(query).shape != (dim,):
+            raise ValueError(f"query has shape {np.asarray(query).shape}; model {model_key!r} has {dim}-d embeddings")
+        return dim

@@ -67,6 +67,8 @@ class PostgresStore(SQLStore):
 
     Args:
         url: ``postgresql://user[:password]@host:port/dbname`` (any libpq connection string).
+        create: create Baton's tables when the database has none; with ``False`` such a database raises
+            ``FileNotFoundError`` (no library there).
 
     Raises:
         ValueError: when the server cannot be reached or lacks the ``vector`` extension (the message says how to
@@ -77,12 +79,16 @@ class PostgresStore(SQLStore):
 
     kind = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
         self.url = _redact(url)
         self._lock = threading.RLock()
         self._hnsw_ready: set[str] = set()
         try:
             self._db = psycopg.connect(url, autocommit=True)
+            if not create and self._db.execute("SELECT to_regclass('clips')").fetchone()[0] is None:
+                self._db.close()
+                raise FileNotFoundError(f"no motion library at {self.url}: the database has no Baton tables (import "
+                                        f"clips into it with `baton library import PATH --db URL`)")  # fmt: skip
             self._db.execute(SCHEMA)
         except psycopg.Error as exc:
             raise ValueError(
@@ -155,10 +161,6 @@ class PostgresStore(SQLStore):
         by_id = {int(r[0]): record_from_row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def model_dim(self, model_key: str) -> int | None:
-        rows = self._query("SELECT dim FROM models WHERE key = %s", (model_key,))
-        return int(rows[0][0]) if rows else None
-
     def ids_missing_embedding(self, model_key: str) -> list[int]:
         rows = self._query(
             "SELECT c.id FROM clips c WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.model = %s AND"
@@ -220,9 +222,9 @@ class PostgresStore(SQLStore):
         exact: bool,
         ef_search: int = 200,
     ) -> list[tuple[int, float]]:
-        """``k`` nearest clips by cosine similarity as ``(clip id, similarity)``; exact (sequential scan) or through
-        the model's HNSW index (``hnsw.ef_search = max(ef_search, k)``, iterative scans so filters still fill k)."""
-        dim = self.model_dim(model_key)
+        """:meth:`Store.search` with pgvector: exact (sequential scan) or through the model's HNSW index
+        (``hnsw.ef_search = max(ef_search, k)``, iterative scans so filters still fill k)."""
+        dim = self._check_query(model_key, query)
         if dim is None:
             return []
         if not exact:

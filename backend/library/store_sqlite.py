@@ -1,4 +1,9 @@
-"""The embedded default store: one SQLite file per library (WAL journal, one transaction per imported batch)."""
+"""The embedded default store: one SQLite file per library (WAL journal, one transaction per imported batch).
+
+Search keeps an in-memory copy of one model's embeddings (refreshed when the store's generation changes): exact
+search is a matrix-vector product over the clips passing the filters, approximate search an HNSW index (hnswlib,
+:mod:`backend.library.ann`) saved beside the SQLite file.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,17 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from backend.library.store import CLIP_COLUMNS, SQLStore, record_from_row
-from backend.library.types import ClipRecord, NewClip
+from backend.library.ann import HnswIndex, index_path
+from backend.library.store import CLIP_COLUMNS, FilterColumns, SQLStore, record_from_row
+from backend.library.types import ClipRecord, NewClip, SearchFilters
+
+#: Below this fraction of clips passing the filters, ANN queries switch to exact search over the survivors.
+EXACT_BELOW_FRACTION = 0.05
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,22 +56,39 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1'), ('genera
 """
 
 
+@dataclass
+class _Vectors:
+    """In-memory copy of one model's embeddings, valid for one store generation."""
+
+    generation: int
+    ids: np.ndarray  # (N,) int64, ascending
+    matrix: np.ndarray  # (N, D) float32 unit rows
+    columns: FilterColumns  # aligned with ``ids``
+    ann: HnswIndex | None = None
+
+
 class SQLiteStore(SQLStore):
     """A library in one SQLite file.
 
     Args:
-        path: the database file (created with its parent folder when missing).
+        path: the database file.
+        create: create the file (and its parent folder) when missing; with ``False`` a missing file raises
+            ``FileNotFoundError`` (searching a library that is not there must say so, not answer from an empty one).
 
     The connection is shared by threads behind a lock (the server runs search jobs off the event loop).
     """
 
     kind = "sqlite"
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, create: bool = True) -> None:
         self.path = Path(path).expanduser().resolve()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.url = f"sqlite:///{self.path}"
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"no motion library at {self.url}: the file does not exist (import clips into it "
+                                    f"with `baton library import PATH --db {self.path}`)")  # fmt: skip
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._vectors: dict[str, _Vectors] = {}
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -168,6 +195,56 @@ class SQLiteStore(SQLStore):
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
         return ids, vectors.astype(np.float32, copy=True)
+
+    # --- search ----------------------------------------------------------------------------------------------------
+    def _cached_vectors(self, model_key: str) -> _Vectors:
+        generation = self.generation()
+        cached = self._vectors.get(model_key)
+        if cached is not None and cached.generation == generation:
+            return cached
+        ids, matrix = self.embeddings(model_key)
+        columns = self.filter_columns()
+        rows = np.searchsorted(columns.ids, ids)
+        aligned = FilterColumns(ids=ids, skeleton=columns.skeleton[rows], duration_s=columns.duration_s[rows],
+                                license=columns.license[rows])  # fmt: skip
+        ann = cached.ann if cached is not None else None
+        if ann is not None:
+            ann.sync(ids, matrix)
+        entry = _Vectors(generation, ids, matrix, aligned, ann)
+        self._vectors[model_key] = entry
+        return entry
+
+    def _ann(self, model_key: str, entry: _Vectors) -> HnswIndex:
+        if entry.ann is None:
+            entry.ann = HnswIndex(index_path(self.path, model_key), entry.matrix.shape[1])
+            entry.ann.sync(entry.ids, entry.matrix)
+        return entry.ann
+
+    def search(
+        self, model_key: str, query: np.ndarray, k: int, filters: SearchFilters | None, exact: bool
+    ) -> list[tuple[int, float]]:
+        """:meth:`Store.search` over the in-memory embeddings: numpy for exact search (and for ANN queries whose
+        filters leave fewer than :data:`EXACT_BELOW_FRACTION` of the clips), the hnswlib index otherwise."""
+        query = np.asarray(query, np.float32)
+        with self._lock:
+            if self._check_query(model_key, query) is None:
+                return []
+            entry = self._cached_vectors(model_key)
+            if len(entry.ids) == 0:
+                return []
+            mask = entry.columns.mask(filters)
+            if not exact and (mask is None or mask.mean() >= EXACT_BELOW_FRACTION):
+                allowed = None if mask is None else entry.ids[mask]
+                ids, scores = self._ann(model_key, entry).query(query, k, allowed)
+                return list(zip(ids.tolist(), scores.tolist(), strict=True))
+        ids, matrix = (entry.ids, entry.matrix) if mask is None else (entry.ids[mask], entry.matrix[mask])
+        if len(ids) == 0:
+            return []
+        scores = np.einsum("nd,d->n", matrix, query)  # SIMD, single-threaded: BLAS threads stall on busy CPUs
+        k = min(k, len(ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return list(zip(ids[top].tolist(), scores[top].tolist(), strict=True))
 
     def stats(self) -> dict:
         total = self._query("SELECT COUNT(*), COALESCE(SUM(frames), 0), COALESCE(SUM(duration_s), 0) FROM clips")[0]

@@ -158,3 +158,49 @@ def test_search_command_json(small_bvh_tree, retrieval_run, shared_data, tmp_pat
     stats = subprocess.run(base + ["library", "stats", "--db", library_url, "--json"], capture_output=True, text=True,
                            env=env, cwd=REPO, timeout=300)  # fmt: skip
     assert json.loads(stats.stdout)["clips"] == 3
+
+
+def test_the_store_ranks_and_the_library_asks_it_the_same_way_on_every_store(library, feature_embedder):
+    """One door: ``Library`` searches through ``Store.search`` whatever the store (no branching on its kind)."""
+    calls = []
+    search = library.store.search
+
+    def recording(*args):
+        calls.append(args)
+        return search(*args)
+
+    library.store.search = recording
+    hits = library.search_text("walks like a street thug", k=4, filters=SearchFilters(skeleton="bandai22"))
+    assert len(calls) == 1 and len(hits) == 4
+    model_key, query, k, filters, exact = calls[0]
+    assert model_key == feature_embedder.model_key and query.shape == (feature_embedder.dim,) and k == 4
+    assert filters.skeleton == "bandai22" and exact is False
+    for exact in (True, False):
+        pairs = search(model_key, query, 4, filters, exact)
+        assert [i for i, _ in pairs] == [h.clip_id for h in library.search_text(
+            "walks like a street thug", k=4, filters=SearchFilters(skeleton="bandai22"), exact=True)]  # fmt: skip
+        assert all(a[1] >= b[1] for a, b in zip(pairs, pairs[1:], strict=False))
+    assert search("no-such-model@0", query, 4, None, True) == []
+    with pytest.raises(ValueError, match="dimensions|-d embeddings"):
+        search(model_key, np.ones(feature_embedder.dim + 1, np.float32), 4, None, True)
+
+
+def test_a_missing_library_is_reported_not_created(library_url, feature_embedder):
+    path = Path(library_url[len("sqlite:///") :]) if library_url.startswith("sqlite:///") else None
+    with pytest.raises(FileNotFoundError, match="no motion library"):
+        open_library(library_url, feature_embedder, create=False)
+    assert path is None or not path.exists()
+    open_library(library_url).close()  # what an import does: create it (empty)
+    with open_library(library_url, feature_embedder, create=False) as library:  # it exists now: empty, no hits
+        assert library.search_text("a person walks", k=3) == []
+
+
+def test_search_and_stats_commands_say_that_the_library_is_missing(retrieval_run, tmp_path):
+    missing = tmp_path / "nowhere" / "missing.sqlite"
+    env = {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    for command in (["search", "a person walks", "--model", str(retrieval_run)], ["library", "stats"]):
+        done = subprocess.run([sys.executable, "-m", "backend.cli", *command, "--db", str(missing), "--json"],
+                              capture_output=True, text=True, env=env, cwd=REPO, timeout=300)  # fmt: skip
+        assert done.returncode == 1 and done.stdout == ""
+        assert f"no motion library at sqlite:///{missing}" in done.stderr and "baton library import" in done.stderr
+    assert not missing.parent.exists()
