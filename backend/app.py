@@ -3,7 +3,8 @@
 Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``GET /openapi.json``):
 
 - ``GET /health`` — liveness and version.
-- ``GET /capabilities`` — models (and whether their weights are present), rigs, devices, ONNX providers, limits.
+- ``GET /capabilities`` — models (whether their weights are present; for loaded ones the device, runtime and ONNX
+  Runtime providers they really run on), rigs, the server's device and runtime, ONNX providers in use, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
 - ``POST /jobs/conduct|retarget|search|generate|echo`` — submit a job -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
@@ -27,7 +28,7 @@ from backend.api_errors import ERROR_RESPONSES, ApiError, error_response, instal
 from backend.auth import BearerAuthMiddleware, load_or_create_token
 from backend.generate_jobs import GENERATE_PIPELINES, prepare_generate, t2m_model_spec
 from backend.jobs import FINISHED, JobManager, JobNotFound, JobState, TooManyJobs
-from backend.model_registry import ModelRegistry, devices, onnx_providers
+from backend.model_registry import ModelRegistry, devices
 from backend.paths import resolve_allowed_path
 from backend.pipelines import PIPELINES, default_model_specs, prepare_conduct, prepare_retarget, prepare_search
 from backend.schemas import (
@@ -121,10 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Raises:
         ValueError: from :class:`Settings` validation (e.g. a non-loopback host without ``allow_remote``).
+        BatonError: a device or runtime this machine cannot run (:class:`ModelRegistry`); nothing is written then.
     """
     settings = settings or Settings()
+    models = ModelRegistry(settings, [*default_model_specs(), t2m_model_spec()])  # checks device and runtime
     token = load_or_create_token(settings)
-    models = ModelRegistry(settings, [*default_model_specs(), t2m_model_spec()])
     jobs = JobManager(settings, models, {**PIPELINES, **GENERATE_PIPELINES})
     uploads = UploadStore(settings)
 
@@ -161,7 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/capabilities", response_model=Capabilities, tags=["server"])
     def capabilities() -> dict:
-        """What this server can do: models and whether their weights are present, rigs, devices, ONNX providers."""
+        """What this server can do: models and whether their weights are present, rigs, job kinds, limits; and what
+        it runs on: ``device`` (the resolved ``--device``, what loaders receive), ``runtime``, per loaded model its
+        ``device`` / ``runtime`` / ``providers`` as the instance reports them, and ``onnx_providers.in_use``: the
+        providers of the live onnxruntime sessions (empty while none is loaded; ``available`` = installed)."""
         from models.motion import skeleton_names
 
         return {
@@ -172,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "device": models.device,
             "devices": devices(),
             "runtime": settings.runtime,
-            "onnx_providers": onnx_providers(settings),
+            "onnx_providers": models.onnx_providers(),
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
                 "max_json_bytes": settings.max_json_bytes,

@@ -220,9 +220,17 @@ def _conductor_available(name: str):
     def check(settings: Settings) -> tuple[bool, str]:
         try:
             from models.conductor import available_models
+            from models.conductor.registry import generator_runtimes
         except ImportError as exc:
             return False, f"conductor package not installed ({exc})"
         info = available_models(dict(settings.checkpoints)).get(name, {"available": False, "detail": "unknown"})
+        try:
+            runtimes = generator_runtimes(name)
+        except (ImportError, ValueError):
+            runtimes = ()
+        if info["available"] and settings.runtime not in runtimes:
+            return False, (f"no {settings.runtime} runtime for this model (it runs on {', '.join(runtimes)}); "
+                           f"serve it with --runtime {runtimes[0]}")  # fmt: skip
         return bool(info["available"]), str(info.get("detail", ""))
 
     return check
@@ -253,18 +261,21 @@ def _library_available(settings: Settings) -> tuple[bool, str]:
 
 def _conductor_loader(name: str):
     def load(settings: Settings, device: str) -> Any:
-        """``models.conductor.load_generator`` with the configured weights; ``device`` and ``runtime`` are passed
-        when the loader takes them. The ONNX runtime is refused for generators whose loader cannot use it."""
-        import inspect
+        """``models.conductor.load_generator(name, checkpoint, device=device, runtime=settings.runtime)``.
 
+        Raises:
+            NotAvailableError: missing weights, or a runtime the generator does not have (its message says which).
+        """
         from models.conductor import load_generator
+        from models.conductor.registry import generator_runtimes
 
-        accepted = inspect.signature(load_generator).parameters
-        kwargs = {key: value for key, value in (("device", device), ("runtime", settings.runtime)) if key in accepted}
-        if settings.runtime == "onnx" and "runtime" not in accepted and name != "procedural":
-            raise NotAvailableError(f"conductor model {name!r} has no ONNX Runtime path in this build; "
-                                    "serve it with --runtime torch")  # fmt: skip
-        return load_generator(name, settings.checkpoints.get(name), **kwargs)
+        if settings.runtime not in generator_runtimes(name):
+            raise NotAvailableError(f"conductor model {name!r} has no {settings.runtime} runtime in this build; "
+                                    f"serve it with --runtime {generator_runtimes(name)[0]}")  # fmt: skip
+        try:
+            return load_generator(name, settings.checkpoints.get(name), device=device, runtime=settings.runtime)
+        except FileNotFoundError as exc:
+            raise NotAvailableError(str(exc)) from None
 
     return load
 

@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     result_ttl_s: float = Field(3600.0, gt=0, description="how long finished jobs and results are kept (s)")
     max_jobs: int = Field(256, ge=1, description="most jobs kept at once (queued + running + finished)")
     workers: int = Field(2, ge=1, le=64, description="worker threads running jobs")
-    device: str = Field("cpu", description="torch device for models: cpu, cuda, cuda:N or auto")
+    device: str = Field("cpu", description="device models run on: cpu, cuda, cuda:N, mps or auto (checked against "
+                        "this machine when the server starts: a GPU torch cannot see is an error)")
     gil_switch_interval_ms: float = Field(
         0.5, ge=0.05, le=100.0, description="Python thread switch interval set by `baton serve` (responsive event loop "
         "while worker threads run Python-heavy model code; CPython's default is 5 ms)",
@@ -104,7 +105,10 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="torch intra-op threads per inference (default: torch's choice, one per core); "
         "1 suits many concurrent jobs on few cores",
     )  # fmt: skip
-    runtime: Literal["torch", "onnx"] = Field("torch", description="inference runtime for exported models")
+    runtime: Literal["torch", "onnx"] = Field(
+        "torch", description="inference runtime of the generators: torch, or onnx (onnxruntime sessions of their "
+        "exported graphs, CUDA execution provider on a cuda device; models without an ONNX path are unavailable)",
+    )  # fmt: skip
     retrieval_model: str | None = Field(None, description="retrieval model run folder for library search")
     checkpoints: dict[str, str] = Field(
         default_factory=dict, description='weights per model, e.g. {"diffusion": "/models/conductor.pt"}'

@@ -27,3 +27,25 @@ def bandai_dataset2_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFact
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")
     return target
+
+
+@pytest.fixture(scope="session")
+def diffusion_onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``XDG_CACHE_HOME`` folder holding the ONNX export of the shipped diffusion weights where
+    ``runtime="onnx"`` looks for it (``models.export.conductor_onnx.default_export_dir``); exported once per session
+    (about a minute), shared by the models and backend tiers and handed to servers through ``XDG_CACHE_HOME``."""
+    import os
+
+    from models.export.conductor_onnx import default_export_dir, ensure_exported
+
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    try:
+        ensure_exported(None, default_export_dir(None))
+    finally:
+        if previous is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = previous
+    return cache

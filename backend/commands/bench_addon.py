@@ -1,11 +1,12 @@
 """Add-on end-to-end timing: operator invoke -> keyed action, for Generate from music onto a new rig.
 
-Starts a real backend (``baton serve`` on a free loopback port, token in a temporary config folder), builds the
-extension zip, and runs ``scripts/addon_session_blender.py`` in the Blender environment (``.venv-blender``, real
-``bpy``): the add-on is installed from the zip, ``baton.generate`` is invoked and the add-on's timer driven until the
-action is keyed. Before timing, the add-on checks the backend once (health + capabilities, as the Backend panel does),
-so the server's first-request warm-up is not counted. Reports every run, ``cold`` (the first run on a fresh
-backend) and ``warm`` (the median of the later runs):
+Starts a real backend (``baton serve`` on a free loopback port, token in a temporary config folder, through the one
+launcher :func:`backend.server_process.start_server`), builds the extension zip, and runs
+``scripts/addon_session_blender.py`` in the Blender environment (``.venv-blender``, real ``bpy``): the add-on is
+installed from the zip, ``baton.generate`` is invoked and the add-on's timer driven until the action is keyed.
+Before timing, the add-on checks the backend once (health + capabilities, as the Backend panel does), so the server's
+first-request warm-up is not counted. Reports every run, ``cold`` (the first run on a fresh backend) and ``warm``
+(the median of the later runs):
 
 - ``invoke_ms``: how long the operator's invoke blocks Blender (target < 100 ms);
 - ``invoke_to_keyed_s``: invoke until the keyed action has landed (one undo step);
@@ -20,13 +21,10 @@ import argparse
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 log = logging.getLogger("baton.bench.addon")
@@ -50,33 +48,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_backend(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "PYTHONPATH": str(REPO),
-           "HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1"}  # fmt: skip
-    env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
-    command = [sys.executable, "-m", "backend.commands.serve", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]  # fmt: skip
-    log_file = open(home / "serve.log", "wb")  # noqa: SIM115 - the process owns it until it exits
-    process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"baton serve exited early: {(home / 'serve.log').read_text()[-1500:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return process
-        except OSError:
-            time.sleep(0.25)
-    process.kill()
-    raise RuntimeError("baton serve did not answer within 120 s")
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.audio.is_file():
         raise FileNotFoundError(f"audio not found: {args.audio}")
@@ -86,18 +57,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     sys.path.insert(0, str(REPO))
     import build_addon
+    from backend.server_process import start_server
 
     with tempfile.TemporaryDirectory(prefix="baton-bench-addon-") as tmp:
         home = Path(tmp)
         zip_path = build_addon.build(home / "baton.zip")
-        port = _free_port()
-        backend = _start_backend(home, port)
+        backend = start_server(home / "backend", "--log-level", "warning", startup_timeout=120)
         try:
-            token = (home / "baton" / "token").read_text().strip()
             runs = []
             for index in range(args.repeats):
                 command = [str(args.blender_python), str(REPO / "scripts" / "addon_session_blender.py"),
-                           "--zip", str(zip_path), "--url", f"http://127.0.0.1:{port}", "--token", token,
+                           "--zip", str(zip_path), "--url", backend.url, "--token", backend.token,
                            "--audio", str(args.audio), "--target", args.target, "--model", args.model]  # fmt: skip
                 env = {**os.environ, "PYTHONPATH": str(REPO), "BLENDER_USER_RESOURCES": str(home / f"blender{index}")}
                 done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
@@ -108,11 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 log.info("run %d: invoke %.1f ms, keyed after %.2f s", index, runs[-1]["invoke_ms"],
                          runs[-1]["invoke_to_keyed_s"])  # fmt: skip
         finally:
-            backend.terminate()
-            try:
-                backend.wait(10)
-            except subprocess.TimeoutExpired:
-                backend.kill()
+            backend.stop()
     first = runs[0]
     warm_runs = runs[1:] or runs
     report = {

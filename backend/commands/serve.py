@@ -23,9 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", dest="allowed_roots", action="append", metavar="DIR",
                         help="folder whose files jobs may read by server path (repeatable)")
     parser.add_argument("--workers", type=int, help="worker threads for jobs (default 2)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N, mps or auto (default cpu); a GPU this machine does not "
+                        "have is an error")
     parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: one per core)")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), help="inference runtime (default torch)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"),
+                        help="inference runtime (default torch); onnx: onnxruntime sessions of the exported graphs")
     parser.add_argument("--library", dest="library_url", help="motion library URL (sqlite:///... or postgresql://...)")
     parser.add_argument("--retrieval-model", help="retrieval model run folder used by library search")
     parser.add_argument("--checkpoint", action="append", metavar="MODEL=PATH", default=None,
@@ -77,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    app = create_app(settings)
+    app = create_app(settings)  # raises BatonError for a device or runtime this machine cannot run
     where = "settings.token" if settings.token else str(token_path(settings))
-    log.info("Baton backend on http://%s:%d (token: %s)", settings.host, settings.port, where)
+    log.info("Baton backend on http://%s:%d (token: %s; device %s, runtime %s)", settings.host, settings.port, where,
+             app.state.models.device, settings.runtime)  # fmt: skip
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
 

@@ -196,38 +196,76 @@ class DiffusionConductor:
 
     Args:
         checkpoint: a checkpoint file or training run folder; ``None`` = the shipped default weights.
-        device: torch device for inference (default CPU).
+        device: where inference runs: ``cpu``, ``cuda``, ``cuda:N`` (torch modules moved there; with
+            ``runtime="onnx"`` the onnxruntime sessions' CUDA execution provider on that GPU).
         smoothing: σ in frames of a Gaussian temporal filter applied to the sampled keypoints (0 = raw samples).
             The default 1.5 removes the frame-to-frame residual noise of the small CPU-trained default weights
             (mean joint acceleration 49 -> 3 image units/s² on Brahms) at no cost in beat alignment; see the
             model card.
+        runtime: ``torch`` (the modules) or ``onnx`` (onnxruntime sessions of the exported music encoder and
+            denoiser, :func:`models.export.conductor_onnx.ensure_exported`: found in ``onnx_dir``, exported there
+            on first use when missing). Both feed the same DDIM sampler, so a seed gives the same motion up to
+            float rounding.
+        onnx_dir: folder of ``denoiser.onnx`` + ``music_encoder.onnx`` for ``runtime="onnx"``; ``None`` =
+            ``<Baton cache folder>/onnx/diffusion-<checkpoint digest>-opset18``.
 
     Raises:
-        FileNotFoundError / ValueError: see :func:`load_checkpoint`.
+        FileNotFoundError / ValueError: see :func:`load_checkpoint`; ValueError: an unknown runtime, exported graphs
+        that do not fit the checkpoint, or a CUDA device onnxruntime cannot use (``make_session``).
     """
 
     name = "diffusion"
+    RUNTIMES = ("torch", "onnx")
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                 smoothing: float = DEFAULT_SMOOTHING) -> None:
+                 smoothing: float = DEFAULT_SMOOTHING, *, runtime: str = "torch",
+                 onnx_dir: str | os.PathLike | None = None) -> None:
         if not (isinstance(smoothing, int | float) and 0.0 <= float(smoothing) <= 10.0):
             raise ValueError(f"smoothing must be a number of frames in [0, 10], got {smoothing!r}")
+        if runtime not in self.RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(self.RUNTIMES)}, got {runtime!r}")
         self.smoothing = float(smoothing)
+        self.runtime = runtime
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
         data = load_checkpoint(self.checkpoint_path)
         self.device = torch.device(device)
         self.config = DenoiserConfig.from_dict(data["denoiser_config"])
+        self.normalizer = MotionNormalizer.from_dict(data["normalizer"])
+        self.scheduler_config = dict(data.get("scheduler", {}))
+        self.window = int(data["window"])
+        self.overlap = int(data["overlap"])
+        self.metadata = {k: data.get(k) for k in ("train_config", "metrics") if k in data}
+        self.onnx = None  # the OnnxConductorRuntime with runtime="onnx"
+        self.onnx_dir: Path | None = None  # where its graphs are
+        self.denoiser: ConductorDenoiser | None = None
+        self.music_encoder: torch.nn.Module | None = None
+        if runtime == "onnx":
+            from models.export.conductor_onnx import OnnxConductorRuntime, ensure_exported
+
+            denoiser_path, music_path = ensure_exported(self.checkpoint_path, onnx_dir)
+            self.onnx_dir = denoiser_path.parent
+            # one intra-op thread on the CPU, as the torch sampler uses (see _sampling_threads)
+            self.onnx = OnnxConductorRuntime(denoiser_path, music_path, device=str(self.device),
+                                             threads=1 if self.device.type == "cpu" else 0)  # fmt: skip
+            if self.onnx.rhythm_dim != self.config.rhythm_dim:
+                raise ValueError(f"the ONNX graphs in {denoiser_path.parent} take {self.onnx.rhythm_dim} rhythm "
+                                 f"channels; {self.checkpoint_path} takes {self.config.rhythm_dim}")  # fmt: skip
+            return
         self.denoiser = ConductorDenoiser(self.config)
         self.denoiser.load_state_dict(data["denoiser"], strict=True)
         self.denoiser.eval().to(self.device)
         self.music_encoder = build_music_encoder()
         self.music_encoder.load_state_dict(data["music_encoder"], strict=True)
         self.music_encoder.eval().to(self.device)
-        self.normalizer = MotionNormalizer.from_dict(data["normalizer"])
-        self.scheduler_config = dict(data.get("scheduler", {}))
-        self.window = int(data["window"])
-        self.overlap = int(data["overlap"])
-        self.metadata = {k: data.get(k) for k in ("train_config", "metrics") if k in data}
+
+    def runtime_info(self) -> dict:
+        """What inference really runs on: ``{"device", "runtime", "providers"}`` — the denoiser's parameter device
+        (torch), or the device asked for and the sessions' ``get_providers()`` (onnx)."""
+        if self.onnx is not None:
+            providers = list(self.onnx.providers)
+            providers += [p for p in self.onnx.music_providers if p not in providers]
+            return {"device": str(self.device), "runtime": "onnx", "providers": providers}
+        return {"device": str(next(self.denoiser.parameters()).device), "runtime": "torch", "providers": []}
 
     @classmethod
     def availability(cls, checkpoint: str | os.PathLike | None = None) -> tuple[bool, str]:
@@ -240,14 +278,19 @@ class DiffusionConductor:
         return True, f"Diffusion-Conductor weights at {path}"
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, music: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """The torch x0 predictor used by the sampler (inputs moved to the model's device, output on CPU)."""
+        """The x0 predictor used by the sampler: CPU tensors in (moved to the model's device), CPU tensor out; the
+        onnxruntime denoiser session with ``runtime="onnx"``."""
+        if self.onnx is not None:
+            return self.onnx.denoise(x_t, t, music, keep)
         with torch.no_grad():
             d = self.device
             return self.denoiser(x_t.to(d), t.to(d), music.to(d), keep.to(d)).cpu()
 
     def music_features(self, mel: np.ndarray, frames: int, grid=None) -> torch.Tensor:
-        """(T90, 128) mel -> (frames, condition_dim) per-frame condition (:func:`encode_music`, then
-        :func:`music_condition` with the beat ``grid``, estimated from the mel when ``None``)."""
+        """(T90, 128) mel -> (frames, condition_dim) per-frame condition on the CPU (:func:`encode_music` or the ONNX
+        music encoder, then :func:`music_condition` with the beat ``grid``, estimated from the mel when ``None``)."""
+        if self.onnx is not None:
+            return self.onnx.music_features(mel, frames, grid)
         feats = encode_music(self.music_encoder, mel, frames).cpu()
         return music_condition(feats, mel, frames, self.config.rhythm_dim, grid)
 
@@ -267,7 +310,7 @@ class DiffusionConductor:
         """
         from models.conductor.diffusion_sampling import generate_windowed
 
-        with _sampling_threads(self.device if denoise is None else None):
+        with _sampling_threads(self.device if denoise is None and self.onnx is None else None):
             x0 = generate_windowed(
                 denoise or self.denoise, music, scheduler=make_scheduler(self.scheduler_config), window=self.window,
                 overlap=self.overlap, steps=steps, guidance=guidance, seed=seed, motion_dim=self.config.motion_dim,
@@ -311,6 +354,6 @@ class DiffusionConductor:
         positions = np.clip(positions, 0.0, 1.0)
         return Motion(
             skeleton=get_skeleton("coco13"), fps=MOTION_FPS, positions=positions,
-            metadata={"generator": "diffusion", "seed": int(seed), "steps": int(steps),
-                      "guidance": guidance, "smoothing": self.smoothing, "checkpoint": str(self.checkpoint_path)},
+            metadata={"generator": "diffusion", "seed": int(seed), "steps": int(steps), "guidance": guidance,
+                      "smoothing": self.smoothing, "checkpoint": str(self.checkpoint_path), "runtime": self.runtime},
         )

@@ -1,4 +1,9 @@
-"""Generator registry: model names -> generator classes, imported lazily (torch only loads when needed)."""
+"""Generator registry: model names -> generator classes, imported lazily (torch only loads when needed).
+
+Every generator class takes ``(checkpoint=None, *, device="cpu", runtime="torch")`` and lists the runtimes it has
+in ``RUNTIMES``; ``runtime_info()`` on an instance says what it really runs on (``{"device", "runtime",
+"providers"}``: the torch device of its modules, or its onnxruntime sessions' ``get_providers()``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from models.conductor.audio import MOTION_FPS, MusicFeatures
 from models.conductor.procedural import ProceduralStyle, procedural_motion
 from models.motion import Motion, get_skeleton
 from models.progress import Progress
+
+#: Inference runtimes a generator may offer: torch modules, or onnxruntime sessions of its exported graphs.
+RUNTIMES = ("torch", "onnx")
 
 #: name -> (module, class). Diffusion lives in models/conductor/diffusion*.py.
 GENERATORS: dict[str, tuple[str, str]] = {
@@ -23,15 +31,24 @@ class ProceduralConductor:
 
     Args:
         checkpoint: unused (there are no weights); accepted for a uniform interface.
+        device, runtime: accepted for the uniform interface and ignored: the patterns are numpy on the CPU, whatever
+            the server's device and runtime (``runtime_info()`` says so).
         style: the conductor's style knobs (default :class:`ProceduralStyle()`).
     """
 
     name = "procedural"
+    #: No network: any runtime setting serves it (it runs numpy).
+    RUNTIMES = RUNTIMES
 
-    def __init__(self, checkpoint: str | os.PathLike | None = None, style: ProceduralStyle | None = None) -> None:
+    def __init__(self, checkpoint: str | os.PathLike | None = None, *, device: str = "cpu", runtime: str = "torch",
+                 style: ProceduralStyle | None = None) -> None:
         if checkpoint is not None:
             raise ValueError("the procedural conductor has no weights; do not pass a checkpoint")
         self.style = style or ProceduralStyle()
+
+    def runtime_info(self) -> dict:
+        """``{"device": "cpu", "runtime": "numpy", "providers": []}``: rule-based, no model to place."""
+        return {"device": "cpu", "runtime": "numpy", "providers": []}
 
     @classmethod
     def availability(cls, checkpoint: str | os.PathLike | None = None) -> tuple[bool, str]:
@@ -76,26 +93,51 @@ def available_models(checkpoints: dict[str, str | os.PathLike] | None = None) ->
     return report
 
 
-def load_generator(name: str, checkpoint: str | os.PathLike | None = None):
-    """Construct the generator ``name`` (loading its weights from ``checkpoint`` or its default location).
+def generator_runtimes(name: str) -> tuple[str, ...]:
+    """The runtimes generator ``name`` can run on (its class's ``RUNTIMES``; ``("torch",)`` when it lists none).
 
     Raises:
-        ValueError: unknown name or unusable checkpoint; FileNotFoundError: missing weights.
+        ValueError / ModuleNotFoundError: see :func:`generator_class`.
     """
+    return tuple(getattr(generator_class(name), "RUNTIMES", ("torch",)))
+
+
+def load_generator(name: str, checkpoint: str | os.PathLike | None = None, *, device: str = "cpu",
+                   runtime: str = "torch"):
+    """Construct the generator ``name`` (loading its weights from ``checkpoint`` or its default location) on
+    ``device`` with ``runtime``.
+
+    Args:
+        name: a key of :data:`GENERATORS`.
+        checkpoint: weights file or run folder; ``None`` = the generator's default location.
+        device: torch device string (``cpu``, ``cuda``, ``cuda:N``); with ``runtime="onnx"`` the onnxruntime
+            device (CUDA execution provider for ``cuda*``).
+        runtime: ``torch`` or ``onnx`` (:data:`RUNTIMES`); the generator must list it in its ``RUNTIMES``.
+
+    Raises:
+        ValueError: unknown name or runtime, a runtime the generator does not have, or an unusable checkpoint;
+            FileNotFoundError: missing weights.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     try:
         cls = generator_class(name)
     except ImportError as exc:
         raise ValueError(f"conductor model {name!r} is not available: {exc}") from None
+    offered = tuple(getattr(cls, "RUNTIMES", ("torch",)))
+    if runtime not in offered:
+        raise ValueError(f"conductor model {name!r} has no {runtime} runtime (it runs on {', '.join(offered)})")
     ok, detail = cls.availability(checkpoint)
     if not ok:
         raise FileNotFoundError(f"conductor model {name!r} is not available: {detail}")
-    return cls(checkpoint=checkpoint) if checkpoint is not None else cls()
+    return cls(checkpoint, device=device, runtime=runtime)
 
 
 def generate(features: MusicFeatures, model: str = "procedural", *, seed: int = 0, steps: int = 20,
              guidance: float | None = None, checkpoint: str | os.PathLike | None = None,
-             progress: Progress | None = None) -> Motion:
-    """Generate a conductor's performance for analysed music with the generator ``model``.
+             progress: Progress | None = None, device: str = "cpu", runtime: str = "torch") -> Motion:
+    """Generate a conductor's performance for analysed music with the generator ``model`` (loaded on ``device``
+    with ``runtime``, see :func:`load_generator`).
 
     Returns:
         :class:`Motion` on ``coco13`` at 30 fps, positions ``(T, 13, 2)`` in [0, 1] image coordinates (y down),
@@ -106,7 +148,7 @@ def generate(features: MusicFeatures, model: str = "procedural", *, seed: int = 
     """
     if not 1 <= int(steps) <= 1000:
         raise ValueError(f"steps must be in 1..1000, got {steps}")
-    generator = load_generator(model, checkpoint)
+    generator = load_generator(model, checkpoint, device=device, runtime=runtime)
     motion = generator.generate(features, seed=seed, steps=steps, guidance=guidance, progress=progress)
     expected = features.num_motion_frames
     if motion.num_frames != expected or motion.positions.shape[1:] != (13, 2):

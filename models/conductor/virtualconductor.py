@@ -168,13 +168,27 @@ class M2SGANConductor:
 
     Args:
         checkpoint: official or imported M2S-GAN file; default the imported ``<user data dir>/models/m2sgan.pt``.
+        device: torch device the generator runs on (``cpu``, ``cuda``, ``cuda:N``).
+        runtime: ``torch`` only (there is no ONNX export of M2S-GAN; see ``RUNTIMES``).
+
+    Raises:
+        ValueError: a runtime other than ``torch``; see :func:`load_m2sgan` for the weights.
     """
 
     name = "m2sgan"
+    RUNTIMES = ("torch",)
 
-    def __init__(self, checkpoint: str | os.PathLike | None = None) -> None:
+    def __init__(self, checkpoint: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
+                 runtime: str = "torch") -> None:
+        if runtime not in self.RUNTIMES:
+            raise ValueError(f"M2S-GAN has no {runtime} runtime; it runs on torch")
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_weights_path("m2sgan")
-        self.generator = load_m2sgan(self.checkpoint_path)
+        self.device = torch.device(device)
+        self.generator = load_m2sgan(self.checkpoint_path).to(self.device)
+
+    def runtime_info(self) -> dict:
+        """``{"device": <the generator's parameters' device>, "runtime": "torch", "providers": []}``."""
+        return {"device": str(next(self.generator.parameters()).device), "runtime": "torch", "providers": []}
 
     @classmethod
     def availability(cls, checkpoint: str | os.PathLike | None = None) -> tuple[bool, str]:
@@ -197,10 +211,11 @@ class M2SGANConductor:
         if progress:
             progress.update(0.1, "M2S-GAN")
         generator = torch.Generator().manual_seed(int(seed))
+        # the noise comes from a CPU generator, so a seed gives the same motion on every device
         noise = torch.randn(1, M2SGenerator.noise_steps(frames), NOISE_DIM, generator=generator)
         mel = torch.from_numpy(np.ascontiguousarray(features.mel[: 3 * frames], dtype=np.float32))[None]
         with torch.no_grad():
-            positions = self.generator(mel, noise)[0].numpy()
+            positions = self.generator(mel.to(self.device), noise.to(self.device))[0].cpu().numpy()
         if progress:
             progress.update(1.0, "M2S-GAN done")
         return Motion(

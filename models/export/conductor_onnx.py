@@ -8,13 +8,20 @@ same DDIM sampler as torch (:func:`models.conductor.diffusion_sampling.generate_
 execution provider when onnxruntime offers it and reports what the session really uses — ``session.get_providers()``
 — because onnxruntime-gpu lists CUDA even on machines without a GPU (../shared/DESIGN.md §8).
 
+``DiffusionConductor(runtime="onnx")`` (what ``baton serve --runtime onnx`` loads) finds its graphs with
+:func:`ensure_exported`: ``<Baton cache folder>/onnx/diffusion-<checkpoint digest>/`` (:func:`default_export_dir`),
+exported there and parity-checked against torch on first use when missing.
+
 Dynamic int8 (:func:`quantize_int8`): onnxruntime's ``quantize_dynamic`` (weights int8, activations quantised on
 the fly) — about half the CPU latency of fp32 for MatMul-heavy graphs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +33,10 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 OPSET = 18
 DENOISER_INPUTS = ("x_t", "timesteps", "music", "music_keep")
 MUSIC_INPUTS = ("mel",)
+#: The graphs a diffusion runtime needs, as :func:`export_conductor` names them.
+EXPORT_FILES = ("denoiser.onnx", "music_encoder.onnx")
+#: Largest fp32 difference from torch (denoiser x0, music features) :func:`ensure_exported` accepts after an export.
+EXPORT_TOLERANCE = 1e-3
 
 
 def _atomic_export(write, path: Path) -> Path:
@@ -99,25 +110,40 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike,
     return _atomic_export(write, dst)
 
 
+def _cuda_index(device: str) -> int | None:
+    """``cuda`` -> 0, ``cuda:N`` -> N, anything else -> None."""
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    return None if match is None else int(match.group(1) or 0)
+
+
 def make_session(path: str | os.PathLike, *, device: str = "auto", threads: int = 0):
-    """An onnxruntime session: CUDA when ``device`` is "auto"/"cuda" and onnxruntime offers it, else CPU.
+    """An onnxruntime session on ``device``, checked after creation.
+
+    Args:
+        path: the ``.onnx`` file.
+        device: ``cpu``; ``cuda`` / ``cuda:N`` (CUDA execution provider on GPU N first, CPU after it for the
+            operators CUDA lacks); ``auto``: CUDA when onnxruntime offers it, else CPU.
+        threads: intra-op threads (0 = onnxruntime's default, one per core).
 
     Returns:
         ``(session, providers)`` where ``providers`` is ``session.get_providers()`` — what the session really uses.
 
     Raises:
         FileNotFoundError: missing model file.
-        ValueError: ``device == "cuda"`` but the session fell back to CPU.
+        ValueError: an unknown device, or ``cuda*`` requested but the session did not come up on the CUDA
+            execution provider (onnxruntime without CUDA support, or no usable GPU): the message names the
+            providers it got.
     """
     import onnxruntime as ort
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
-    if device not in ("auto", "cuda", "cpu"):
-        raise ValueError(f"device must be auto, cuda or cpu, got {device!r}")
-    wanted = ["CPUExecutionProvider"]
+    index = _cuda_index(device)
+    if device not in ("auto", "cpu") and index is None:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    wanted: list = ["CPUExecutionProvider"]
     if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
-        wanted.insert(0, "CUDAExecutionProvider")
+        wanted.insert(0, ("CUDAExecutionProvider", {"device_id": index or 0}))
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
@@ -125,8 +151,10 @@ def make_session(path: str | os.PathLike, *, device: str = "auto", threads: int 
         options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     providers = session.get_providers()
-    if device == "cuda" and "CUDAExecutionProvider" not in providers:
-        raise ValueError(f"CUDA requested but onnxruntime runs {path} on {providers}")
+    if index is not None and providers[0] != "CUDAExecutionProvider":
+        raise ValueError(f"CUDA requested ({device}) but onnxruntime runs {path} on {providers} (available: "
+                         f"{ort.get_available_providers()}); install onnxruntime-gpu with a matching CUDA, "
+                         "or serve with --device cpu")  # fmt: skip
     return session, providers
 
 
@@ -135,7 +163,11 @@ class OnnxConductorRuntime:
 
     Args:
         denoiser_path / music_path: ONNX files from :func:`export_denoiser` / :func:`export_music_encoder`.
-        device: "auto" (CUDA if present), "cuda" or "cpu"; threads: intra-op threads (0 = onnxruntime default).
+        device: "auto" (CUDA if present), "cuda", "cuda:N" or "cpu" (:func:`make_session`); threads: intra-op
+            threads (0 = onnxruntime default).
+
+    Attributes:
+        providers / music_providers: ``get_providers()`` of the denoiser / music-encoder session.
     """
 
     def __init__(self, denoiser_path: str | os.PathLike, music_path: str | os.PathLike, *, device: str = "auto",
@@ -213,3 +245,69 @@ def export_conductor(checkpoint: str | os.PathLike | None, out_dir: str | os.Pat
         if suffix:
             report["denoiser_int8"], report["music_encoder_int8"] = str(den), str(mus)
     return report
+
+
+def checkpoint_file(checkpoint: str | os.PathLike | None) -> Path:
+    """The checkpoint file a diffusion generator loads: ``checkpoint`` itself, ``<run folder>/diffusion.pt``, or the
+    shipped default weights for ``None``."""
+    from models.conductor.diffusion import DEFAULT_CHECKPOINT
+
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    return path / "diffusion.pt" if path.is_dir() else path
+
+
+def default_export_dir(checkpoint: str | os.PathLike | None) -> Path:
+    """Where ``runtime="onnx"`` keeps the graphs of ``checkpoint``: ``<Baton cache folder>/onnx/diffusion-<first 16
+    hex digits of the checkpoint file's sha256>-opset<OPSET>`` (:func:`models.paths.user_cache_dir`), so other
+    weights never reuse them.
+
+    Raises:
+        FileNotFoundError: the checkpoint file is missing.
+    """
+    from models.paths import user_cache_dir
+
+    path = checkpoint_file(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"diffusion checkpoint not found: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return user_cache_dir() / "onnx" / f"diffusion-{digest}-opset{OPSET}"
+
+
+def ensure_exported(checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike | None = None,
+                    *, tolerance: float = EXPORT_TOLERANCE) -> tuple[Path, Path]:
+    """The exported denoiser and music encoder of ``checkpoint``, exporting them first when ``out_dir`` lacks them.
+
+    An export (:func:`export_conductor`, about a minute on two CPU cores) goes to a temporary folder beside
+    ``out_dir``, is checked against torch (fp32 differences below ``tolerance``) and only then moved in, so a
+    failed or interrupted export leaves nothing behind and concurrent loaders never read a half-written graph.
+
+    Args:
+        checkpoint: diffusion checkpoint file or run folder (``None`` = the shipped weights).
+        out_dir: folder of ``denoiser.onnx`` and ``music_encoder.onnx``; ``None`` = :func:`default_export_dir`.
+        tolerance: largest accepted max-abs difference between the exported graphs and torch.
+
+    Returns:
+        ``(denoiser_path, music_encoder_path)``.
+
+    Raises:
+        FileNotFoundError / ValueError: an unreadable checkpoint; RuntimeError: the export differs from torch by more
+        than ``tolerance``; ImportError: the exporter (``onnxscript``) is not installed.
+    """
+    out = Path(out_dir) if out_dir is not None else default_export_dir(checkpoint)
+    paths = tuple(out / name for name in EXPORT_FILES)
+    if all(p.is_file() for p in paths):
+        return paths
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        report = export_conductor(checkpoint, tmp, device="cpu")
+        worst = max(report["max_abs_diff_denoiser"], report["max_abs_diff_music_encoder"])
+        if not worst < tolerance:
+            raise RuntimeError(f"the ONNX export of {report['checkpoint']} differs from torch by {worst:.3g} "
+                               f"(tolerance {tolerance:g}); not using it")  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        for name in EXPORT_FILES:
+            os.replace(tmp / name, out / name)  # same folder tree: atomic; any mix comes from the same weights
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
