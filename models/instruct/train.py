@@ -144,6 +144,7 @@ def _loop(name: str, network: nn.Module, steps: int, lr: float, cfg: TrainConfig
             log.info("%s: resuming at step %d", name, start)
     started = time.monotonic()
     running: dict[str, float] = {}
+    every = min(50, max(1, steps // 10))
     for step in range(start, steps):
         for group in optimiser.param_groups:
             group["lr"] = _lr(step, steps, lr, cfg.warmup)
@@ -154,7 +155,7 @@ def _loop(name: str, network: nn.Module, steps: int, lr: float, cfg: TrainConfig
         optimiser.step()
         for k, v in {"loss": loss.item(), **stats}.items():
             running[k] = 0.9 * running.get(k, v) + 0.1 * v if k in running else v
-        if rank == 0 and (step + 1) % 50 == 0:
+        if rank == 0 and ((step + 1) % every == 0 or step + 1 == steps):
             history.append({"step": step + 1, **{k: round(v, 5) for k, v in running.items()}})
             rate = (step + 1 - start) / max(1e-6, time.monotonic() - started)
             log.info("%s step %d/%d %s (%.2f steps/s)", name, step + 1, steps,

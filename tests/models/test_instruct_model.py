@@ -1,0 +1,188 @@
+"""Text-to-motion networks, staged training with resume, and the generator API on a tiny run trained here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models.instruct import MAX_SECONDS, MIN_SECONDS, TimelineSegment, WeightsNotAvailable, load_text_to_motion
+from models.instruct.data import FEATURE_DIM, T2MData
+from models.instruct.networks import (
+    RVQVAE,
+    MaskedTransformer,
+    ResidualTransformer,
+    TransformerConfig,
+    VQConfig,
+    load_network,
+    save_network,
+)
+from models.instruct.train import TrainConfig, train_t2m
+from models.motion.humanml3d import joints_to_features
+from models.progress import Cancelled, Progress
+
+TINY_VQ = VQConfig(width=32, code_dim=16, codebook_size=16, num_quantizers=3, depth=1)
+TINY_TF = TransformerConfig(d_model=32, layers=1, heads=2, feedforward=64)
+
+
+def test_rvqvae_shapes_and_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    vq = RVQVAE(TINY_VQ)
+    x = torch.randn(2, 32, FEATURE_DIM)
+    recon, codes, commit = vq(x)
+    assert recon.shape == x.shape and codes.shape == (2, 8, 3) and commit.ndim == 0
+    vq.eval()
+    codes = vq.encode(x)
+    assert codes.dtype == torch.long and int(codes.max()) < 16
+    assert vq.decode(codes).shape == (2, 32, FEATURE_DIM)
+    # a missing residual layer (-1) decodes like a shorter code stack
+    dropped = codes.clone()
+    dropped[..., 2] = -1
+    torch.testing.assert_close(vq.decode(dropped), vq.decode(codes[..., :2]))
+    save_network(tmp_path / "vq.pt", "vq", vq, {"mean": torch.zeros(FEATURE_DIM)})
+    loaded, payload = load_network(tmp_path / "vq.pt", "vq")
+    torch.testing.assert_close(loaded.decode(codes), vq.decode(codes))
+    assert payload["config"]["codebook_size"] == 16
+    with pytest.raises(ValueError, match="'mask'"):
+        load_network(tmp_path / "vq.pt", "mask")
+
+
+def test_masked_transformer_learns_a_text_conditioned_sequence():
+    """Two captions, two token sequences: after a short fit the guided prediction of a fully masked sequence
+    recovers the right one for each caption (the condition is used)."""
+    torch.manual_seed(0)
+    cfg = TransformerConfig(codebook_size=16, num_quantizers=2, d_model=32, layers=2, heads=2, feedforward=64,
+                            text_dim=8, max_tokens=8, dropout=0.0)  # fmt: skip
+    net = MaskedTransformer(cfg)
+    codes = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8], [9, 9, 10, 10, 11, 11, 12, 12]])
+    text = torch.eye(8)[:2]
+    optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss, _ = net.training_loss(codes.repeat(8, 1), torch.full((16,), 8), text.repeat(8, 1))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    net.eval()
+    masked = torch.full((2, 8), cfg.mask_id)
+    padding = torch.zeros(2, 8, dtype=torch.bool)
+    with torch.no_grad():
+        cond = net(masked, text, padding, torch.zeros(2, dtype=torch.bool))
+        uncond = net(masked, text, padding, torch.ones(2, dtype=torch.bool))
+    guided = uncond + 4.0 * (cond - uncond)
+    assert (guided.argmax(-1) == codes).float().mean() > 0.8
+
+
+def test_residual_transformer_reads_only_lower_layers():
+    torch.manual_seed(0)
+    net = ResidualTransformer(TransformerConfig(codebook_size=16, num_quantizers=3, d_model=32, layers=1, heads=2,
+                                                feedforward=64, text_dim=8, max_tokens=8)).eval()  # fmt: skip
+    codes = torch.randint(0, 16, (1, 8, 3))
+    changed = codes.clone()
+    changed[..., 1:] = (changed[..., 1:] + 5) % 16
+    text, pad = torch.zeros(1, 8), torch.zeros(1, 8, dtype=torch.bool)
+    with torch.no_grad():
+        a = net(codes, torch.tensor([1]), text, pad)
+        b = net(changed, torch.tensor([1]), text, pad)
+        c = net(changed, torch.tensor([2]), text, pad)
+    torch.testing.assert_close(a, b)  # layer 1 depends on layer 0 only
+    assert not torch.allclose(a, c)
+
+
+def _tiny_data() -> T2MData:
+    """Two synthetic 'motions': a figure walking forward and one raising its right arm, with captions."""
+    from models.motion.skeleton import get_skeleton
+
+    rest = get_skeleton("smpl22").rest_positions().astype(np.float64)
+    rest[:, 1] -= rest[:, 1].min()
+    frames = 81
+    t = np.arange(frames) / 20.0
+    walk = np.repeat(rest[None], frames, 0)
+    walk[..., 2] += 1.2 * t[:, None]
+    walk[:, [7, 10], 1] += 0.05 * np.maximum(0, np.sin(2 * np.pi * t))[:, None]
+    raise_arm = np.repeat(rest[None], frames, 0)
+    lift = np.clip(t / 2.0, 0, 1)[:, None]
+    raise_arm[:, 19] = rest[17] + (1 - lift) * (rest[19] - rest[17]) + lift * np.array([0, 0.26, 0])
+    raise_arm[:, 21] = raise_arm[:, 19] + (1 - lift) * (rest[21] - rest[19]) + lift * np.array([0, 0.27, 0])
+    feats = {"walk": joints_to_features(walk), "raise": joints_to_features(raise_arm)}
+    stacked = np.concatenate(list(feats.values()))
+    return T2MData(root=None, features=feats,
+                   texts={"walk": ["a person walks forward"], "raise": ["a person raises the right arm"]},
+                   splits={"train": ["walk", "raise"], "val": [], "test": []},
+                   mean=stacked.mean(0).astype(np.float32), std=(stacked.std(0) + 0.05).astype(np.float32))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("t2m_run")
+    cfg = TrainConfig(vq=TINY_VQ, transformer=TINY_TF, vq_steps=80, vq_lr=2e-3, vq_batch=4, vq_window=32, mask_steps=30,
+                      residual_steps=20, length_steps=20, transformer_batch=4, max_frames=64, warmup=5,
+                      checkpoint_every=10)  # fmt: skip
+    return run, cfg, train_t2m(_tiny_data(), cfg, run)
+
+
+def test_training_writes_every_stage_and_resumes(tiny_run, tmp_path):
+    run, cfg, result = tiny_run
+    assert all(result["stages"].values())
+    for name in ("vq.pt", "mask.pt", "residual.pt", "length.pt", "config.json"):
+        assert (run / name).is_file()
+    # the autoencoder learned: it reconstructs the training motion better than an untrained one
+    data = _tiny_data()
+    x = torch.from_numpy(data.normalise(data.features["walk"][:64]))[None]
+    trained, _ = load_network(run / "vq.pt", "vq")
+    torch.manual_seed(0)
+    fresh = RVQVAE(TINY_VQ).eval()
+    with torch.no_grad():
+        errors = [float((net.decode(net.encode(x)) - x).abs().mean()) for net in (trained, fresh)]
+    assert errors[0] < 0.7 * errors[1]
+    # cancel mid-stage: a checkpoint is left, nothing final; a second run resumes from it
+    other = tmp_path / "resume"
+    progress = Progress(callback=lambda f, s: progress.cancel() if "(25/" in s else None)
+    with pytest.raises(Cancelled):
+        train_t2m(_tiny_data(), cfg, other, stages=("vq",), progress=progress)
+    assert (other / "checkpoints" / "vq.pt").is_file() and not (other / "vq.pt").exists()
+    assert torch.load(other / "checkpoints" / "vq.pt", weights_only=False)["step"] == 20
+    train_t2m(_tiny_data(), cfg, other, stages=("vq",))
+    assert (other / "vq.pt").is_file() and not (other / "mask.pt").exists()
+
+
+def test_generator_api(tiny_run):
+    run, _, _ = tiny_run
+    g = load_text_to_motion(run)
+    motions = g.generate("someone walks ahead", seconds=2.0, samples=3, seed=1)
+    assert len(motions) == 3
+    for m in motions:
+        assert m.skeleton.name == "smpl22" and m.fps == 20.0
+        assert m.positions.shape == (40, 22, 3) and m.rotations.shape == (40, 22, 4)
+        assert np.isfinite(m.positions).all()
+    again = g.generate("someone walks ahead", seconds=2.0, samples=3, seed=1)
+    np.testing.assert_array_equal(again[0].positions, motions[0].positions)  # same seed -> same motion
+    # longer than one window (64 frames) and a timeline
+    long = g.generate("walk", seconds=10.0)[0]
+    assert long.num_frames == 200
+    timeline = [TimelineSegment("walk", 0, 2), TimelineSegment("raise the right arm", 2, 4)]
+    assert g.generate(timeline)[0].num_frames == 80
+    assert MIN_SECONDS <= g.estimate_seconds("walk") <= MAX_SECONDS
+    edited = g.inpaint(long, "raise the right arm", 2.0, 4.0, samples=2)
+    assert len(edited) == 2 and edited[0].num_frames == long.num_frames
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"prompt": ""}, "empty"), ({"prompt": "x" * 10_000}, "1000"), ({"seconds": 0}, "between"),
+    ({"seconds": 3600}, "between"), ({"seconds": math.nan}, "between"), ({"guidance": math.nan}, "guidance"),
+    ({"guidance": -1}, "guidance"), ({"samples": 0}, "samples"), ({"samples": 17}, "samples"),
+    ({"prompt": [TimelineSegment("a", 2, 1)]}, "start_s < end_s"),
+    ({"prompt": [TimelineSegment("a", 0, 2), TimelineSegment("b", 1, 3)]}, "overlap"),
+])  # fmt: skip
+def test_bad_input_is_refused(tiny_run, kwargs, message):
+    run, _, _ = tiny_run
+    g = load_text_to_motion(run)
+    args = {"prompt": "a person walks", "seconds": 2.0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        g.generate(args.pop("prompt"), **args)
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path):
+    with pytest.raises(WeightsNotAvailable, match="baton train t2m"):
+        load_text_to_motion(tmp_path)
