@@ -16,7 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", help="what the motion looks like, in words (or a motion file: .bvh, .npz, "
                         ".npy, searched like --motion)")  # fmt: skip
     parser.add_argument("--motion", help="search by example: a .bvh, Baton .npz or HumanML3D .npy file")
-    parser.add_argument("--video", help=argparse.SUPPRESS)
+    parser.add_argument("--video", help="search by a video of a person (any format ffmpeg reads; MediaPipe Pose, "
+                        "the most active 4.8 s of the first 30 s)")  # fmt: skip
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--db", help="library URL or file (default: $BATON_LIBRARY or the per-user library)")
     parser.add_argument("--model", help="retrieval model run folder (default: $BATON_RETRIEVAL_MODEL or the "
@@ -34,18 +35,24 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None and args.motion is None and Path(args.text).suffix.lower() in MOTION_SUFFIXES:
         if Path(args.text).is_file():
             args.text, args.motion = None, args.text
-    if args.video:
-        raise ValueError("search by video is not available yet; search by text or --motion FILE")
-    if (args.text is None) == (args.motion is None):
+    if args.video and (args.text is not None or args.motion is not None):
+        raise ValueError("give one query: text, --motion FILE or --video FILE")
+    if (args.text is None) == (args.motion is None) and not args.video:
         raise ValueError('give either a text query ("a person waves") or --motion FILE, not both or neither')
     filters = SearchFilters(
         skeleton=args.skeleton, min_duration_s=args.min_duration, max_duration_s=args.max_duration,
         license=args.license, commercial_only=args.commercial_only,
     )  # fmt: skip
     request = {"k": args.k, "exact": args.exact, "filters": {k: v for k, v in vars(filters).items() if v}}
-    request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
-    with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
-        result = run_search(request, library)
+    if args.video:
+        from backend.video_search import run_video_search
+
+        with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
+            result = run_video_search({**request, "video_path": args.video}, library)
+    else:
+        request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
+        with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
+            result = run_search(request, library)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -1,0 +1,80 @@
+"""Search the motion library with a video clip (``baton search --video FILE``; the ``search_video`` job).
+
+The video goes through the pose front end (:mod:`models.video.pose`: checks, MediaPipe Pose, lifting to a 3D Motion
+with a root trajectory), and the resulting Motion is searched like any motion query in the retrieval model's joint
+space (:meth:`backend.library.library.Library.search_motion`). Bad videos raise
+:class:`models.video.pose.VideoError` (a ``ValueError``) naming what is wrong before any model runs where possible.
+"""
+
+from __future__ import annotations
+
+import time
+
+from backend.errors import NotAvailableError
+from backend.library.library import Library
+from backend.library.types import SearchFilters
+from models.progress import Progress
+
+#: Request keys of a video search besides ``video_path``.
+VIDEO_KEYS = ("k", "filters", "exact", "fps", "max_seconds", "window_s")
+
+
+def run_video_search(request: dict, library: Library, progress: Progress | None = None) -> dict:
+    """Run ``{"video_path": FILE, "k": 10, "filters": {...}, "exact": false, "fps": 10, "max_seconds": 30,
+    "window_s": 4.8}`` against ``library``.
+
+    Returns:
+        The search result of :func:`backend.library.jobs.run_search` (``query_kind`` ``"video"``) plus ``video``
+        (codec, size, fps, duration) and ``query`` (the searched window: start in the video, frames, activity).
+
+    Raises:
+        FileNotFoundError: no such file; ValueError (``VideoError``): a bad video or request;
+        NotAvailableError: no pose environment or no retrieval model.
+    """
+    from backend.library.jobs import MAX_K
+    from models.video.pose import PoseUnavailableError, extract_pose, pose_to_motion, probe_video
+
+    if not isinstance(request, dict) or not request.get("video_path"):
+        raise ValueError("a video search needs video_path")
+    unknown = set(request) - {"video_path", *VIDEO_KEYS}
+    if unknown:
+        raise ValueError(f"unknown video search field(s) {sorted(unknown)}")
+    k = request.get("k", 10)
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
+    filters = SearchFilters.from_dict(request.get("filters"))
+    fps = float(request.get("fps", 10.0))
+    max_seconds = float(request.get("max_seconds", 30.0))
+    if not (0 < fps <= 60) or not (0 < max_seconds <= 600):
+        raise ValueError(f"fps must be in (0, 60] and max_seconds in (0, 600], got {fps} and {max_seconds}")
+    started = time.perf_counter()
+    if progress is not None:
+        progress.update(0.0, "checking the video")
+    info = probe_video(request["video_path"])
+    if progress is not None:
+        progress.update(0.1, "finding the person (MediaPipe Pose)")
+    try:
+        pose = extract_pose(request["video_path"], fps=fps, max_seconds=max_seconds)
+    except PoseUnavailableError as exc:
+        raise NotAvailableError(str(exc)) from None
+    motion = pose_to_motion(pose, window_s=float(request.get("window_s", 4.8)))
+    if progress is not None:
+        progress.update(0.7, "searching")
+    embedder = library.embedder
+    hits = library.search_motion(motion, k, filters, exact=bool(request.get("exact", False)))
+    if progress is not None:
+        progress.update(1.0, "done")
+    return {
+        "query_kind": "video",
+        "hits": [hit.to_dict() for hit in hits],
+        "model": embedder.model_key,
+        "library": library.url,
+        "exact": bool(request.get("exact", False)),
+        "video": {"codec": info.codec, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+                  "duration_s": round(info.duration_s, 3)},  # fmt: skip
+        "query": {"start_s": round(float(motion.metadata["start_s"]), 3), "frames": motion.num_frames,
+                  "fps": motion.fps, "activity_m_per_s": motion.metadata["activity_m_per_s"],
+                  "frames_with_person": int((pose["visibility"].max(axis=1) > 0).sum()),
+                  "frames_analysed": int(len(pose["visibility"]))},  # fmt: skip
+        "seconds": round(time.perf_counter() - started, 6),
+    }

@@ -1,0 +1,139 @@
+"""The avatar renderer: mannequin plans (numpy), real Blender renders (.venv-blender subprocess), the dataset
+builder's layout, licences and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from backend.library import open_library
+from backend.library.importer import ImportOptions, import_paths
+from backend.render.dataset import build_dataset, clip_key, pending_items, split_of
+from backend.render.mannequin import BACKEND_TO_BLENDER, RenderSettings, plan_clip, window_positions
+from models.motion.io import load_motion
+from models.retrieval.body_parts import body_parts
+
+BANDAI = "bandai_namco_motion_dataset1/data"
+
+
+@pytest.fixture(scope="module")
+def walk(shared_data: Path):
+    return load_motion(shared_data / BANDAI / "dataset-1_walk_normal_001.bvh")
+
+
+@pytest.fixture(scope="module")
+def library(shared_data: Path, tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("render_lib")
+    data = root / "bandai1" / "data"
+    data.mkdir(parents=True)
+    bandai = shared_data / "bandai_namco_motion_dataset1"
+    (root / "bandai1" / "LICENSE").symlink_to(bandai / "LICENSE")
+    (root / "bandai1" / "cfg").symlink_to(bandai / "cfg")
+    for name in ("dataset-1_walk_normal_001", "dataset-1_bow_normal_001", "dataset-1_byebye_normal_001"):
+        for suffix in (".bvh", ".json"):
+            if (bandai / "data" / (name + suffix)).exists():
+                (data / (name + suffix)).symlink_to(bandai / "data" / (name + suffix))
+    url = str(root / "lib.sqlite")
+    with open_library(url) as lib:
+        import_paths(lib, [root], ImportOptions(thumbnails=False))
+        assert lib.stats()["clips"] == 3
+    return url
+
+
+def test_settings_refuse_bad_values():
+    with pytest.raises(ValueError, match="size"):
+        RenderSettings(size=8)
+    with pytest.raises(ValueError, match="frames"):
+        RenderSettings(frames=0)
+    with pytest.raises(ValueError, match="fps"):
+        RenderSettings(fps=float("nan"))
+
+
+def test_segments_follow_the_bones(walk):
+    settings = RenderSettings(frames=6, fps=5.0)
+    plan = plan_clip(walk, settings, seed=3, start_s=0.5)
+    world = window_positions(walk, settings, 0.5) @ BACKEND_TO_BLENDER.T
+    matrices = plan["matrices"].astype(np.float64)
+    assert matrices.shape[0] == 6 and plan["colors"].shape == (matrices.shape[1], 4)
+    parts = body_parts(walk.skeleton)
+    chain = parts.chains[0]  # right leg: every bone's ellipsoid is centred between its two joints, along the bone
+    for a, b in zip(chain[:-1], chain[1:], strict=True):
+        centre = (world[:, a] + world[:, b]) / 2
+        s = int(np.argmin(np.linalg.norm(matrices[0, :, :3, 3] - centre[0], axis=1)))
+        np.testing.assert_allclose(matrices[:, s, :3, 3], centre, atol=1e-4)
+        axis = matrices[:, s, :3, 2] / np.linalg.norm(matrices[:, s, :3, 2], axis=1, keepdims=True)
+        bone = (world[:, b] - world[:, a]) / np.linalg.norm(world[:, b] - world[:, a], axis=1, keepdims=True)
+        np.testing.assert_allclose(np.abs((axis * bone).sum(1)), 1.0, atol=1e-4)
+
+
+def test_camera_sees_the_subject_and_seeds_vary(walk):
+    settings = RenderSettings()
+    plans = [plan_clip(walk, settings, seed=s) for s in range(6)]
+    for plan in plans:
+        camera = plan["camera"].astype(np.float64)
+        centres = plan["matrices"][:, :, :3, 3].reshape(-1, 3)
+        local = (centres - camera[:3, 3]) @ camera[:3, :3]  # camera coordinates; the camera looks down -Z
+        assert (local[:, 2] < 0).all()
+        focal = plan["lens_mm"] / 36.0
+        image = local[:, :2] / -local[:, 2:3] * focal  # in image widths around the centre
+        assert (np.abs(image) < 0.5).all(), "every body part is inside the frame"
+    assert len({tuple(np.round(p["colors"][0], 3)) for p in plans}) == 6
+    assert len({round(p["lens_mm"], 3) for p in plans}) == 6
+    again = plan_clip(walk, settings, seed=2)
+    np.testing.assert_array_equal(again["matrices"], plans[2]["matrices"])
+
+
+def test_two_dimensional_motion_is_refused(walk):
+    from models.motion.motion import Motion
+
+    flat = Motion(skeleton=walk.skeleton, fps=walk.fps, positions=walk.positions[..., :2])
+    with pytest.raises(ValueError, match="3D"):
+        plan_clip(flat, RenderSettings(), seed=0)
+
+
+def test_split_is_stable_and_keys_pending(tmp_path):
+    assert [split_of(i) for i in range(200)] == [split_of(i) for i in range(200)]
+    assert {split_of(i) for i in range(200)} == {"train", "val", "test"}
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / f"{clip_key(2, 0)}.json").write_text("{}")
+    assert pending_items(tmp_path, [1, 2], 2) == [(1, 0), (1, 1), (2, 1)]
+
+
+@pytest.mark.slow
+def test_dataset_renders_real_frames_and_resumes(library, tmp_path):
+    settings = RenderSettings(size=64, frames=4, fps=4.0)
+    out = tmp_path / "ds"
+    first = build_dataset(library, out, settings=settings, scheduler="inline", batch_clips=3)
+    assert first["rendered"] == 3 and first["clips"] == 3 and first["licenses"] == {"CC BY-NC 4.0": 3}
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [m["key"] for m in manifest] == sorted(m["key"] for m in manifest)
+    for entry in manifest:
+        with av.open(str(out / entry["video"])) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(frames) == 4 and frames[0].shape == (64, 64, 3)
+        assert np.std(frames[0].reshape(-1, 3), axis=0).max() > 5, "the mannequin is visible, not a flat background"
+        assert (out / entry["text"]).read_text().strip().splitlines() == entry["captions"]
+        with np.load(out / entry["motion"]) as motion:
+            assert motion["positions"].shape[0] == 4
+    splits = sum(len((out / "splits" / f"{s}.txt").read_text().split()) for s in ("train", "val", "test"))
+    assert splits == 3
+    # A killed run leaves clips without meta: only those are rendered again.
+    victim = manifest[1]["key"]
+    (out / "meta" / f"{victim}.json").unlink()
+    (out / "videos" / f"{victim}.mp4").unlink()
+    again = build_dataset(library, out, settings=settings, scheduler="inline", batch_clips=3)
+    assert again["rendered"] == 1 and again["skipped"] == 2 and again["clips"] == 3
+    assert (out / "videos" / f"{victim}.mp4").is_file()
+    done = build_dataset(library, out, settings=settings, scheduler="inline")
+    assert done["rendered"] == 0 and done["skipped"] == 3
+
+
+def test_unknown_scheduler_and_missing_library(tmp_path):
+    with pytest.raises(ValueError, match="scheduler"):
+        build_dataset(str(tmp_path / "x.sqlite"), tmp_path / "ds", scheduler="slurm")
+    with pytest.raises(FileNotFoundError):
+        build_dataset(str(tmp_path / "missing.sqlite"), tmp_path / "ds", scheduler="inline")
