@@ -44,10 +44,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "serve": "server overhead and throughput",
             "addon": "add-on end-to-end timing",
             "search": "search latency and ANN recall",
+            "render": "avatar renderer frames/s and a resumed batch (Ray)",
         },
     ),
     "train": ("train models", {"conductor": "the diffusion conductor", "retrieval": "text/motion retrieval"}),
     "export": ("export models", {"onnx": "ONNX export of the conductor"}),
+    "data": ("build training corpora", {"render": "rendered avatar clips: text-video-motion dataset"}),
     "models": ("manage model weights", {"import-virtualconductor": "convert an official M2S-GAN checkpoint"}),
 }
 
