@@ -165,7 +165,8 @@ def texts(node: Node) -> list[str]:
     return [n.text for n in node.walk() if n.text]
 
 
-PANELS = ("BATON_PT_backend", "BATON_PT_generate", "BATON_PT_search", "BATON_PT_result", "BATON_PT_rigs")
+PANELS = ("BATON_PT_backend", "BATON_PT_generate", "BATON_PT_generate_text", "BATON_PT_search", "BATON_PT_result",
+          "BATON_PT_rigs")
 
 
 def record_all() -> dict:
