@@ -23,7 +23,13 @@ if [ "${BATON_SKIP_BPY42:-0}" != "1" ]; then
   .venv-blender42/bin/python -m pip install -q -r requirements-blender42.txt
 fi
 
-echo "setup: .venv, .venv-blender and .venv-blender42 ready" >&2
+# Video search's pose front end (.venv-pose): mediapipe's last release with the pose models bundled in its wheel
+# pins numpy<2 and protobuf<5, which .venv (onnx) cannot share; see requirements-pose.txt.
+if [ ! -x .venv-pose/bin/python ]; then "$PY" -m venv .venv-pose; fi
+.venv-pose/bin/python -m pip install -q --upgrade pip
+.venv-pose/bin/python -m pip install -q -r requirements-pose.txt
+
+echo "setup: .venv, .venv-blender, .venv-blender42 and .venv-pose ready" >&2
 if [ "${BATON_SKIP_DEMO:-0}" != "1" ]; then
   .venv/bin/baton demo
 fi
