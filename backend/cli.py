@@ -35,7 +35,8 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "the motion library",
         {"import": "import BVH / npz / HumanML3D files", "stats": "clip counts and sizes"},
     ),
-    "eval": ("evaluation metrics as JSON", {"conductor": "BC, FGD, diversity, ...", "retrieval": "R@k, MedR"}),
+    "eval": ("evaluation metrics as JSON", {"conductor": "BC, FGD, diversity, ...", "retrieval": "R@k, MedR",
+                                            "video": "video search R@k on rendered clips"}),
     "bench": (
         "benchmarks as JSON",
         {
