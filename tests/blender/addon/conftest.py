@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,11 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "scripts"))  # panel_snapshot: the layout recorder the panel tests use
+sys.path.insert(0, str(REPO))
+from backend import server_process  # noqa: E402 - the standard-library launcher of the backend tier
+
+#: The backend environment's interpreter: backends run there (torch), never in Blender's.
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 ADDON_MODULE = "bl_ext.user_default.baton"
 BRAHMS = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"
 
@@ -91,69 +94,34 @@ def wait_jobs(addon):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return server_process.free_port()
 
 
 def backend_env(config_home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        XDG_CONFIG_HOME=str(config_home),
-        XDG_DATA_HOME=str(config_home / "data"),
-        PYTHONPATH=str(REPO),
-        HF_HUB_OFFLINE="1",
-        ORT_DISABLE_TELEMETRY="1",
-        NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba")),
-    )
-    env.pop("BLENDER_USER_RESOURCES", None)
-    return env
+    """The environment a backend child gets (:func:`backend.server_process.server_env`), for ``baton`` commands the
+    tests run beside it: config under ``config_home/config``, data, cache and work under ``config_home/work``."""
+    return server_process.server_env(config_home / "config", config_home / "work")
 
 
 def start_backend(config_home: Path, port: int, *extra_args: str, timeout_s: float = 90.0,
-                  env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``baton serve`` (the backend environment's ``python -m backend.commands.serve``) on ``port``, its config
-    (token) under ``config_home``; waits until the port accepts connections."""
-    python = REPO / ".venv" / "bin" / "python"
-    log = open(config_home / "serve.log", "wb")  # noqa: SIM115 - closed with the process by the fixture
-    process = subprocess.Popen(
-        [str(python), "-m", "backend.commands.serve", "--host", "127.0.0.1", "--port", str(port), *extra_args,
-         "--log-level", "warning"],
-        env={**backend_env(config_home), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"baton serve exited: {(config_home / 'serve.log').read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise TimeoutError("baton serve did not answer")
+                  env: dict[str, str] | None = None) -> server_process.LiveServer:
+    """``baton serve`` from the backend environment (``.venv/bin/python -m backend.commands.serve``) on ``port``,
+    started by the one launcher the backend tests and benchmarks use (:func:`backend.server_process.start_server`);
+    its folders (token: ``.token``) live under ``config_home``; waits until ``/health`` answers."""
+    return server_process.start_server(config_home, *extra_args, "--log-level", "warning", python=VENV_PYTHON,
+                                       port=port, env=env, startup_timeout=timeout_s)  # fmt: skip
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+def stop(server: server_process.LiveServer) -> None:
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def backend(tmp_path_factory):
     """A real backend (``baton serve`` from .venv) on a free port; yields ``(url, token)``."""
-    home = tmp_path_factory.mktemp("backend-config")
-    port = free_port()
-    process = start_backend(home, port)
-    token = (home / "baton" / "token").read_text().strip()
-    yield f"http://127.0.0.1:{port}", token
-    stop(process)
+    server = start_backend(tmp_path_factory.mktemp("backend-config"), free_port())
+    yield server.url, server.token
+    server.stop()
 
 
 @pytest.fixture

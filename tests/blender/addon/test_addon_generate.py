@@ -168,7 +168,7 @@ def test_backend_dying_mid_job_fails_cleanly(addon, clean_scene, wait_jobs, shar
     port = free_port()
     process = start_backend(tmp_path, port)
     prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
-    prefs.backend_url, prefs.token = f"http://127.0.0.1:{port}", (tmp_path / "baton" / "token").read_text().strip()
+    prefs.backend_url, prefs.token = process.url, process.token
     try:
         settings = clean_scene.baton
         settings.audio_path, settings.target = str(shared_audio), "SMPL24"

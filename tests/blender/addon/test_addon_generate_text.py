@@ -28,7 +28,7 @@ def text_backend(tmp_path_factory):
     home = tmp_path_factory.mktemp("text-backend")
     port = free_port()
     process = start_backend(home, port)
-    yield f"http://127.0.0.1:{port}", (home / "baton" / "token").read_text().strip()
+    yield process.url, process.token
     stop(process)
 
 

@@ -29,7 +29,7 @@ def library_backend(tmp_path_factory, shared_data):
            "--d-model", "32", "--threads", "1", "--no-eval", "--json")  # fmt: skip
     port = free_port()
     process = start_backend(home, port, "--library", url, env={"BATON_RETRIEVAL_MODEL": str(model)})
-    yield f"http://127.0.0.1:{port}", (home / "baton" / "token").read_text().strip()
+    yield process.url, process.token
     stop(process)
 
 
