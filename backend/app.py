@@ -6,7 +6,7 @@ Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``
 - ``GET /capabilities`` — models (whether their weights are present; for loaded ones the device, runtime and ONNX
   Runtime providers they really run on), rigs, the server's device and runtime, ONNX providers in use, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
-- ``POST /jobs/conduct|retarget|search|generate|echo`` — submit a job -> its status (202).
+- ``POST /jobs/conduct|retarget|search|search_video|generate|echo`` — submit a job -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
 - ``GET /models``, ``POST /models/release`` — loaded models; free their memory.
 
@@ -30,7 +30,14 @@ from backend.generate_jobs import GENERATE_PIPELINES, prepare_generate, t2m_mode
 from backend.jobs import FINISHED, JobManager, JobNotFound, JobState, TooManyJobs
 from backend.model_registry import ModelRegistry, devices
 from backend.paths import resolve_allowed_path
-from backend.pipelines import PIPELINES, default_model_specs, prepare_conduct, prepare_retarget, prepare_search
+from backend.pipelines import (
+    PIPELINES,
+    default_model_specs,
+    prepare_conduct,
+    prepare_retarget,
+    prepare_search,
+    prepare_search_video,
+)
 from backend.schemas import (
     Capabilities,
     ConductRequest,
@@ -44,6 +51,7 @@ from backend.schemas import (
     RetargetRequest,
     SearchRequest,
     UploadInfo,
+    VideoSearchRequest,
 )
 from backend.settings import AUDIO_CONTENT_TYPES, Settings
 from backend.uploads import UploadStore, audio_content_type, probe_duration
@@ -237,6 +245,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Search the motion library by text or by motion."""
         params = await run_in_threadpool(prepare_search, request, settings)
         return _submit(jobs, "search", params)
+
+    @app.post("/jobs/search_video", response_model=JobStatus, status_code=202, tags=["jobs"])
+    async def submit_search_video(request: VideoSearchRequest) -> dict:
+        """Search the motion library with a video of a person (a server file under an allowed root)."""
+        params = await run_in_threadpool(prepare_search_video, request, settings)
+        return _submit(jobs, "search_video", params)
 
     @app.post("/jobs/generate", response_model=JobStatus, status_code=202, tags=["jobs"])
     async def submit_generate(request: GenerateRequest) -> dict:

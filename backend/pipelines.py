@@ -19,7 +19,14 @@ from backend.errors import NotAvailableError
 from backend.jobs import JobContext
 from backend.model_registry import ModelSpec
 from backend.paths import resolve_allowed_path
-from backend.schemas import ConductRequest, EchoRequest, RetargetOptions, RetargetRequest, SearchRequest
+from backend.schemas import (
+    ConductRequest,
+    EchoRequest,
+    RetargetOptions,
+    RetargetRequest,
+    SearchRequest,
+    VideoSearchRequest,
+)
 from backend.settings import Settings
 from backend.wire_motion import json_safe, motion_from_payload, motion_to_payload
 from blender_addon.wire import encode_array
@@ -205,6 +212,28 @@ def run_search(params: SearchParams, context: JobContext) -> dict:
         return library_search(params.request, library, context.progress)
 
 
+def prepare_search_video(request: VideoSearchRequest, settings: Settings) -> SearchParams:
+    """Resolve the video (allowed roots only) and check it (codec, frames, length) before queueing the job."""
+    from backend.library import SearchFilters
+    from models.video.pose import probe_video
+
+    path = resolve_allowed_path(request.video_path, settings, "video_path")
+    SearchFilters.from_dict(request.filters.model_dump())
+    probe_video(path)  # raises VideoError (a ValueError) for corrupt, empty, too long or undecodable videos
+    return SearchParams({"video_path": str(path), "k": request.k, "exact": request.exact,
+                         "filters": request.filters.model_dump(), "max_seconds": request.max_seconds})  # fmt: skip
+
+
+def run_search_video(params: SearchParams, context: JobContext) -> dict:
+    """Video -> pose front end -> ranked library hits (:func:`backend.video_search.run_video_search`)."""
+    from backend.video_search import run_video_search
+
+    context.progress.update(0.0, "opening the library")
+    library = context.models.get("library")
+    with context.model_lock():
+        return run_video_search(params.request, library, context.progress)
+
+
 # -- echo ----------------------------------------------------------------------------------------------------------
 def run_echo(params: EchoRequest, context: JobContext) -> dict:
     """The empty job: answers its message (measures the queue's round trip)."""
@@ -212,7 +241,8 @@ def run_echo(params: EchoRequest, context: JobContext) -> dict:
     return {"message": params.message}
 
 
-PIPELINES = {"conduct": run_conduct, "retarget": run_retarget, "search": run_search, "echo": run_echo}
+PIPELINES = {"conduct": run_conduct, "retarget": run_retarget, "search": run_search, "search_video": run_search_video,
+             "echo": run_echo}
 
 
 # -- models --------------------------------------------------------------------------------------------------------
