@@ -28,6 +28,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--styles-per-piece", type=int, default=8, help="random procedural styles per piece")
     parser.add_argument("--stretch", default="1.0", help="comma-separated tempo stretch rates, e.g. 1.0,0.8,1.25")
     parser.add_argument("--val-fraction", type=float, default=0.15, help="trailing share of each piece held out")
+    parser.add_argument("--compose", type=int, default=0, metavar="N",
+                        help="with --synthetic: also compose N MIDI pieces in 2/4, 3/4, 4/4 and 6/8 with varied tempi "
+                             "and tempo maps (models/conductor/compose.py), rendered with fluidsynth")
+    parser.add_argument("--compose-styles", type=int, default=None,
+                        help="styles per composed piece (default --styles-per-piece)")
+    parser.add_argument("--meter-augment", type=float, default=0.0,
+                        help="share of teacher performances conducted in another meter than the estimated one")
     g = parser.add_argument_group("model")
     g.add_argument("--latent-dim", type=int, default=128)
     g.add_argument("--layers", type=int, default=8)
@@ -43,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--overlap", type=int, default=150, help="generation overlap, frames")
     t.add_argument("--music-encoder", metavar="M2SNET.pt",
                    help="skip stage 1: use this M2S-Net (a run's m2snet.pt, or official/imported weights)")
+    t.add_argument("--init", metavar="DIFFUSION.pt",
+                   help="fine-tune: start stage 2 from this Diffusion-Conductor checkpoint (its denoiser, frozen "
+                        "music encoder and normaliser; skips stage 1; the model flags are taken from it)")
     t.add_argument("--stage1-window", type=int, default=120)
     t.add_argument("--stage1-steps", type=int, default=2000)
     t.add_argument("--stage1-batch", type=int, default=32)
@@ -57,6 +67,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (torchrun: one GPU per process)")
     t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--save-every", type=int, default=0,
+                   help="also write diffusion.pt every N stage-2 steps (0 = only at the end)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (paths and metrics) on stdout")
 
 
@@ -94,15 +106,22 @@ def run(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("models.conductor.diffusion_train").setLevel(logging.INFO)
+    denoiser = DenoiserConfig(latent_dim=args.latent_dim, num_layers=args.layers, num_heads=args.heads,
+                              ff_dim=args.ff_dim, max_frames=args.max_frames, dropout=args.dropout,
+                              rhythm_dim=RHYTHM_DIM if args.rhythm else 0)
+    if args.init:
+        from models.conductor.diffusion import load_checkpoint
+
+        if args.music_encoder:
+            raise ValueError("--init fine-tunes a checkpoint with its own music encoder; drop --music-encoder")
+        denoiser = DenoiserConfig.from_dict(load_checkpoint(args.init)["denoiser_config"])
     cfg = TrainConfig(
-        denoiser=DenoiserConfig(latent_dim=args.latent_dim, num_layers=args.layers, num_heads=args.heads,
-                                ff_dim=args.ff_dim, max_frames=args.max_frames, dropout=args.dropout,
-                                rhythm_dim=RHYTHM_DIM if args.rhythm else 0),
+        denoiser=denoiser,
         window=args.window, overlap=args.overlap, stage1_window=args.stage1_window, stage1_steps=args.stage1_steps,
         stage1_batch=args.stage1_batch, stage1_lr=args.stage1_lr, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, grad_clip=args.grad_clip, cond_drop=args.cond_drop,
         loss=LossWeights(perceptual=args.perceptual_weight), seed=args.seed, threads=args.threads,
-        device=args.device, log_every=args.log_every,
+        device=args.device, log_every=args.log_every, save_every=args.save_every,
     )
     out = Path(args.output)
     progress = _progress()
@@ -113,11 +132,16 @@ def run(args: argparse.Namespace) -> int:
         corpus = Path(args.corpus_dir) if args.corpus_dir else out / "corpus"
         manifest = build_synthetic_corpus(args.synthetic, corpus, styles_per_piece=args.styles_per_piece,
                                           stretch_rates=_rates(args.stretch), val_fraction=args.val_fraction,
-                                          seed=args.seed, progress=progress.sub(0.0, 0.05))
+                                          seed=args.seed, compose=args.compose, compose_styles=args.compose_styles,
+                                          meter_augment=args.meter_augment, progress=progress.sub(0.0, 0.05))
         data_info = {"kind": "synthetic", "corpus": str(corpus), "manifest": manifest}
     else:
+        if args.compose:
+            raise ValueError("--compose builds a synthetic corpus: use it with --synthetic, not --data")
         corpus = Path(args.data)
         data_info = {"kind": "folder", "corpus": str(corpus)}
+        if (corpus / "manifest.json").is_file():  # a synthetic corpus built earlier says what music it holds
+            data_info["manifest"] = json.loads((corpus / "manifest.json").read_text())
     train = list(iter_conductor_split(corpus, "train"))
     try:
         val = list(iter_conductor_split(corpus, "val"))
@@ -128,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if args.music_encoder and not Path(args.music_encoder).is_file():
         raise ValueError(f"--music-encoder: file not found: {args.music_encoder}")
     path = train_conductor(train, out, cfg, val=val, data_info=data_info, progress=progress.sub(0.05, 1.0),
-                           music_encoder_from=args.music_encoder)
+                           music_encoder_from=args.music_encoder, init_from=args.init)
     import torch.distributed as dist
 
     if dist.is_initialized():  # torchrun: wait for rank 0's files, then only rank 0 reports

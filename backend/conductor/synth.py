@@ -1,7 +1,9 @@
 """A short piece Baton synthesises itself for ``baton demo`` (numpy only; no third-party audio is shipped).
 
 A waltz-like progression in 3/4 at 112 BPM: a bass note on every downbeat, soft chords on beats 2 and 3, a
-melody of sine partials, and a crescendo over the second half so the conductor's left-hand cue shows.
+melody of sine partials, and a crescendo over the second half so the conductor's left-hand cue shows. The same
+generator writes the other meters (2/4, 4/4 and 6/8, beaten in 2 with eighth-note chords) and tempo ramps
+(``end_bpm``), which the conductor's meter evaluation uses as held-out pieces (docs/conductor.md).
 """
 
 from __future__ import annotations
@@ -30,25 +32,58 @@ def _midi(note: int) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
 
 
+def demo_beat_times(seconds: float = 16.0, bpm: float = 112.0, end_bpm: float | None = None) -> np.ndarray:
+    """Times (s) of the conducted pulses of :func:`synthesize_demo_piece`: ``bpm`` at the start, changing linearly
+    per pulse to ``end_bpm`` at the end (constant when ``None``); every pulse that ends by ``seconds``."""
+    if end_bpm is None or end_bpm == bpm:
+        return np.arange(int(seconds / (60.0 / bpm))) * (60.0 / bpm)
+    times, t = [], 0.0
+    while True:
+        period = 60.0 / (bpm + (float(end_bpm) - bpm) * min(1.0, t / seconds))
+        if t + period > seconds:
+            return np.asarray(times, dtype=np.float64)
+        times.append(t)
+        t += period
+
+
 def synthesize_demo_piece(seconds: float = 16.0, bpm: float = 112.0, meter: int = 3,
-                          sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+                          sample_rate: int = SAMPLE_RATE, end_bpm: float | None = None) -> np.ndarray:
     """The demo piece: ``(N,)`` float32 mono in [-1, 1] at ``sample_rate`` Hz.
 
+    Args:
+        seconds: length.
+        bpm: pulses per minute at the start (quarter notes; dotted quarters when ``meter`` is 6).
+        meter: 2, 3 or 4 (x/4), or 6 (6/8: two pulses per bar, each of three eighth-note chords).
+        end_bpm: tempo at the end (a linear ramp per pulse); ``None`` keeps ``bpm``. Pulse times:
+            :func:`demo_beat_times`.
+
     Raises:
-        ValueError: for a non-positive length or tempo, or a meter other than 2, 3 or 4.
+        ValueError: for a non-positive length or tempo, or a meter other than 2, 3, 4 or 6.
     """
-    if seconds <= 0 or bpm <= 0 or meter not in (2, 3, 4):
-        raise ValueError(f"need seconds > 0, bpm > 0 and meter in (2, 3, 4); got {seconds}, {bpm}, {meter}")
+    if seconds <= 0 or bpm <= 0 or meter not in (2, 3, 4, 6) or (end_bpm is not None and end_bpm <= 0):
+        raise ValueError(f"need seconds > 0, bpm > 0, end_bpm > 0 and meter in (2, 3, 4, 6); got {seconds}, {bpm}, "
+                         f"{end_bpm}, {meter}")
     total = int(seconds * sample_rate)
     out = np.zeros(total + sample_rate * 2)
-    beat = 60.0 / bpm
-    beats = int(seconds / beat)
-    for i in range(beats):
-        start = int(i * beat * sample_rate)
-        bar, pos = divmod(i, meter)
+    pulses = demo_beat_times(seconds, bpm, end_bpm)
+    per_bar = 2 if meter == 6 else meter
+    for i, onset in enumerate(pulses):
+        beat = (pulses[i + 1] if i + 1 < len(pulses) else onset + 60.0 / (end_bpm or bpm)) - onset
+        start = int(onset * sample_rate)
+        bar, pos = divmod(i, per_bar)
         root = _PROGRESSION[bar % len(_PROGRESSION)]
-        swell = 0.55 + 0.45 * min(1.0, max(0.0, (i * beat - seconds * 0.45) / (seconds * 0.4)))
-        if pos == 0:
+        swell = 0.55 + 0.45 * min(1.0, max(0.0, (onset - seconds * 0.45) / (seconds * 0.4)))
+        if meter == 6:  # 6/8: bass on both pulses (the second softer), chords on the three eighths
+            note = _tone(_midi(root - 12 + (7 if pos else 0)), beat * 0.9, sample_rate, 0.4, partials=6)
+            note *= 0.9 if pos == 0 else 0.5
+            if pos == 0:
+                kick = _tone(60.0, 0.15, sample_rate, 0.04, partials=1) * 0.6
+                note[: len(kick)] += kick
+            for e in range(3):
+                chord = sum(_tone(_midi(root + k), beat / 3 * 0.9, sample_rate, 0.12) for k in (12, 16, 19))
+                at = int(e * beat / 3 * sample_rate)
+                note[at : at + len(chord)] += chord[: max(0, len(note) - at)] * (0.2 if e == 0 else 0.13)
+        elif pos == 0:
             note = _tone(_midi(root - 12), beat * 1.8, sample_rate, 0.5, partials=6) * 0.9
             kick = _tone(60.0, 0.15, sample_rate, 0.04, partials=1) * 0.6  # soft kick on the downbeat
             note[: len(kick)] += kick

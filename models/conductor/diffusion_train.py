@@ -53,6 +53,8 @@ class TrainConfig:
         stage1_window / stage1_steps / stage1_batch / stage1_lr: contrastive pre-training.
         steps / batch_size / lr / grad_clip / cond_drop / loss: stage-2 diffusion.
         seed: master seed; threads: torch CPU threads (0 = torch default); device: "cpu", "cuda", ...
+        save_every: write the run's ``diffusion.pt`` every this many stage-2 steps too (0 = only at the end), so
+            a run stopped early leaves a usable checkpoint (its ``metrics["stage2_steps_done"]`` says how far).
     """
 
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
@@ -70,6 +72,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     val_batches: int = 8
     log_every: int = 50
+    save_every: int = 0
     seed: int = 0
     threads: int = 0
     device: str = "cpu"
@@ -224,16 +227,25 @@ def train_step(denoiser: nn.Module, batch: tuple, scheduler, cfg: TrainConfig, *
 
 
 def train_diffusion(samples: list[ConductorSample], cfg: TrainConfig, sync: M2SNet, *,
-                    val: list[ConductorSample] | None = None, progress: Progress | None = None):
-    """Stage 2. Returns ``(denoiser (eval), normalizer, metrics)``."""
+                    val: list[ConductorSample] | None = None, progress: Progress | None = None,
+                    initial: dict | None = None, on_save=None):
+    """Stage 2. Returns ``(denoiser (eval), normalizer, metrics)``.
+
+    ``initial``: a loaded Diffusion-Conductor checkpoint to fine-tune (its denoiser weights and normaliser are the
+    starting point; ``cfg.denoiser`` must equal its ``denoiser_config``). ``on_save(denoiser, normalizer, metrics)``
+    is called every ``cfg.save_every`` steps (rank 0)."""
     rank, world = _dist()
     device = _device(cfg)
     torch.manual_seed(cfg.seed + 1000 + rank)
-    normalizer = MotionNormalizer.fit([s.motion for s in samples])
+    normalizer = (MotionNormalizer.from_dict(initial["normalizer"]) if initial is not None
+                  else MotionNormalizer.fit([s.motion for s in samples]))
     music = cache_music_features(sync.music_encoder, samples, cfg.denoiser.rhythm_dim)
     motions = [normalizer.normalize(torch.from_numpy(s.motion)) for s in samples]
     windows = DiffusionWindows(motions, music, cfg.window, seed=cfg.seed + rank)
-    denoiser = ConductorDenoiser(cfg.denoiser).to(device)
+    denoiser = ConductorDenoiser(cfg.denoiser)
+    if initial is not None:
+        denoiser.load_state_dict(initial["denoiser"])
+    denoiser = denoiser.to(device)
     model = _wrap(denoiser, world, device)
     scheduler = make_scheduler()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -255,7 +267,13 @@ def train_diffusion(samples: list[ConductorSample], cfg: TrainConfig, sync: M2SN
             progress.update((step + 1) / max(1, cfg.steps), "diffusion training")
         if rank == 0 and (step + 1) % cfg.log_every == 0:
             log.info("stage 2 step %d/%d  mse %.4f  total %.4f", step + 1, cfg.steps,
-                     np.mean(history[-cfg.log_every:]), float(terms["total"]))
+                     np.mean(history[-cfg.log_every:]), float(terms["total"].detach()))
+        if rank == 0 and on_save is not None and cfg.save_every and (step + 1) % cfg.save_every == 0 \
+                and step + 1 < cfg.steps:
+            denoiser.eval()
+            on_save(denoiser, normalizer, {"stage2_mse_first": _head_mean(history),
+                                           "stage2_mse_last": _tail_mean(history), "stage2_steps_done": step + 1})
+            model.train()
     denoiser.eval()
     metrics = {"stage2_mse_first": _head_mean(history), "stage2_mse_last": _tail_mean(history)}
     if val:
@@ -289,11 +307,17 @@ def validation_mse(denoiser, val: list[ConductorSample], normalizer: MotionNorma
 
 def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cfg: TrainConfig, *,
                     val: list[ConductorSample] | None = None, data_info: dict | None = None,
-                    progress: Progress | None = None, music_encoder_from: str | os.PathLike | None = None) -> Path:
+                    progress: Progress | None = None, music_encoder_from: str | os.PathLike | None = None,
+                    init_from: str | os.PathLike | None = None) -> Path:
     """Both stages, then write ``<out_dir>/{config.json, m2snet.pt, diffusion.pt, metrics.json}``.
 
     ``music_encoder_from``: an M2S-Net checkpoint (a run's ``m2snet.pt``, or an official / imported one) to use
     instead of training stage 1 — e.g. to train several denoisers on one contrastively pre-trained encoder.
+
+    ``init_from``: a Diffusion-Conductor checkpoint (``diffusion.pt`` or its run folder) to **fine-tune**: stage 1
+    is skipped and its frozen music encoder reused, stage 2 starts from its denoiser and keeps its normaliser, for
+    ``cfg.steps`` more steps. ``cfg.denoiser`` must match the checkpoint's (``ValueError`` otherwise). The
+    checkpoint's data manifest is kept in ``data_info["init_from"]``, so the result says everything it learnt from.
 
     Returns:
         The checkpoint path ``<out_dir>/diffusion.pt`` (loadable by :class:`DiffusionConductor`).
@@ -310,7 +334,24 @@ def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cf
     started = time.monotonic()
     p1 = progress.sub(0.0, 0.3) if progress is not None else None
     p2 = progress.sub(0.3, 1.0) if progress is not None else None
-    if music_encoder_from is not None:
+    initial = None
+    if init_from is not None and music_encoder_from is not None:
+        raise ValueError("give either init_from (fine-tune a diffusion checkpoint) or music_encoder_from, not both")
+    if init_from is not None:
+        from models.conductor.diffusion import load_checkpoint
+
+        initial = load_checkpoint(init_from)
+        if initial["denoiser_config"] != cfg.denoiser.to_dict():
+            raise ValueError(f"{init_from}: its denoiser config {initial['denoiser_config']} differs from the "
+                             f"requested {cfg.denoiser.to_dict()}")
+        device = _device(cfg)
+        sync = M2SNet()
+        sync.music_encoder.load_state_dict(initial["music_encoder"])
+        sync = sync.to(device)
+        m1 = {"init_from": str(init_from), "init_metrics": initial.get("metrics", {})}
+        data_info = {**(data_info or {}), "init_from": {"checkpoint": str(init_from), "data": initial.get("data", {}),
+                                                        "train_config": initial.get("train_config", {})}}
+    elif music_encoder_from is not None:
         from models.conductor.virtualconductor import load_m2snet
 
         device = _device(cfg)
@@ -321,13 +362,13 @@ def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cf
     else:
         sync, m1 = train_contrastive(train, cfg, val=val, progress=p1)
     stage1_s = time.monotonic() - started
-    denoiser, normalizer, m2 = train_diffusion(train, cfg, sync, val=val, progress=p2)
-    metrics = {**m1, **m2, "stage1_seconds": stage1_s, "train_seconds": time.monotonic() - started,
-               "train_pieces": len(train), "train_motion_seconds": sum(s.motion.shape[0] for s in train) / 30.0,
-               "parameters": sum(p.numel() for p in denoiser.parameters())}
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     path = out / "diffusion.pt"
-    if rank == 0:
+
+    def write(denoiser, normalizer, m2) -> None:
+        metrics = {**m1, **m2, "stage1_seconds": stage1_s, "train_seconds": time.monotonic() - started,
+                   "train_pieces": len(train), "train_motion_seconds": sum(s.motion.shape[0] for s in train) / 30.0,
+                   "parameters": sum(p.numel() for p in denoiser.parameters())}
+        metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
         out.mkdir(parents=True, exist_ok=True)
         resolved = {"train": cfg.to_dict(), "data": data_info or {}, "scheduler": SCHEDULER_CONFIG}
         (out / "config.json").write_text(json.dumps(resolved, indent=1))
@@ -345,6 +386,11 @@ def train_conductor(train: list[ConductorSample], out_dir: str | os.PathLike, cf
             "metrics": metrics,
         })
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+    denoiser, normalizer, m2 = train_diffusion(train, cfg, sync, val=val, progress=p2, initial=initial,
+                                               on_save=write if rank == 0 else None)
+    if rank == 0:
+        write(denoiser, normalizer, {**m2, "stage2_steps_done": cfg.steps})
     return path
 
 
