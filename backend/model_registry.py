@@ -187,9 +187,11 @@ class ModelRegistry:
         """ONNX Runtime execution providers: ``available`` (what the installed onnxruntime offers; empty without
         onnxruntime) and ``in_use`` (what the sessions of the loaded models really run on, ``session.get_providers()``
         in order of first use; empty while no ONNX model is loaded)."""
+        with self._lock:
+            instances = [self._instances[name] for name in sorted(self._instances)]
         in_use: list[str] = []
-        for info in self.describe().values():
-            in_use += [p for p in info["providers"] if p not in in_use]
+        for instance in instances:
+            in_use += [p for p in instance_runtime(instance)["providers"] if p not in in_use]
         return {"available": available_onnx_providers(), "in_use": in_use}
 
 
