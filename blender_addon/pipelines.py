@@ -150,7 +150,7 @@ def start_generate(
         return remote_calls.run_conduct(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
-        return _land(job, motion, target_ref, frame_start, action_name, audio, created, "generate from music")
+        return _land(job, [motion], target_ref, frame_start, [action_name], audio, created, "generate from music")
 
     job = jobs.Job(kind="generate", label=f"Conducting ({model})", work=work, apply=apply)
     return jobs.runner().submit(job)
@@ -291,7 +291,8 @@ def start_apply_hit(
         return remote_calls.run_retarget(job, client, request)
 
     def apply(motion: remote_calls.RigMotion) -> str:
-        message = _land(job, motion, target_ref, frame_start, f"Baton {name[:40]}", None, created, "apply library clip")
+        message = _land(job, [motion], target_ref, frame_start, [f"Baton {name[:40]}"], None, created,
+                        "apply library clip")
         if not preview:
             message = results.accept(bpy.context.scene)
         else:
@@ -349,14 +350,12 @@ class TargetRef:
         return obj
 
 
-def _land(job, motion, target: TargetRef, frame_start, action_name, audio, created, undo_message) -> str:
-    """Main thread: write the action(s) with :mod:`apply` and finish with :func:`results.land_action`.
+def _land(job, motions: list, target: TargetRef, frame_start, names: list[str], audio, created, undo_message) -> str:
+    """Main thread: write one Action per motion with :mod:`apply` and finish with :func:`results.land_action`.
 
-    ``motion`` / ``action_name`` may be lists (variations): each becomes an Action, the first stays on the rig, and
-    all of them land in the same single undo step.
+    Several motions are variations of one result: each becomes an Action named by ``names``, the first stays on the
+    rig, and all of them land in the same single undo step.
     """
-    motions = motion if isinstance(motion, list) else [motion]
-    names = action_name if isinstance(action_name, list) else [action_name]
     obj = target.resolve()
     check_armature(obj)
     previous = results.current_action(obj)

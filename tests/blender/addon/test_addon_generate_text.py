@@ -180,6 +180,26 @@ def test_variations_switch_and_every_decision_removes_the_unchosen_ones(addon, c
         bpy.ops.baton.variation(index=0)
 
 
+def test_a_bad_variation_lands_nothing(addon, clean_scene):
+    """Variations land all or nothing: a later one the writer refuses (NaN) removes the ones written before it."""
+    import sys
+
+    pipelines, remote = (sys.modules[f"{ADDON_MODULE}.{name}"] for name in ("pipelines", "remote"))
+    obj = build_mixamo_rig()
+    idle = give_idle_action(obj)
+    bones = [bone.name for bone in obj.data.bones]
+    rest = np.zeros((5, len(bones), 4), dtype=np.float32)
+    rest[..., 0] = 1.0
+    broken = rest.copy()
+    broken[2, 3] = np.nan
+    motions = [remote.RigMotion(bones, r, np.zeros((5, 3), np.float32), 20.0) for r in (rest, rest, broken)]
+    job = addon.jobs.Job(kind="generate_text", label="test", work=lambda job: None)
+    with pytest.raises(ValueError, match="NaN"):
+        pipelines._land(job, motions, pipelines.TargetRef.of(obj), 1, ["v1", "v2", "v3"], None, False, "test")
+    assert obj.animation_data.action == idle and [a.name for a in bpy.data.actions] == ["Idle"]
+    assert clean_scene.baton.pending_action is None
+
+
 def test_bad_prompt_or_guidance_is_refused_before_any_job(addon, clean_scene):
     obj = build_mixamo_rig()
     idle = give_idle_action(obj)
