@@ -129,13 +129,13 @@ class SearchRequest(_Strict):
 
 class VideoSearchRequest(_Strict):
     """Search the motion library with a video of a person (a server file under an allowed root; issue 14): MediaPipe
-    Pose finds the person, the most active ``window_s`` of the first ``max_seconds`` is searched as a motion."""
+    Pose finds the people in the first ``max_seconds``; every 4.8 s window is searched, clips score their best."""
 
     video_path: str = Field(max_length=4096)
     k: int = Field(10, ge=1, le=1000)
     exact: bool = Field(False, description="exhaustive search instead of the HNSW index")
     filters: SearchFiltersPayload = Field(default_factory=SearchFiltersPayload)
-    max_seconds: float = Field(30.0, gt=0, le=600, allow_inf_nan=False, description="video analysed (s)")
+    max_seconds: float = Field(180.0, gt=0, le=600, allow_inf_nan=False, description="video analysed (s)")
 
 
 class GenerateRequest(_Strict):

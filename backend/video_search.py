@@ -1,14 +1,18 @@
 """Search the motion library with a video clip (``baton search --video FILE``; the ``search_video`` job).
 
-The video goes through the pose front end (:mod:`models.video.pose`: checks, MediaPipe Pose, lifting to a 3D Motion
-with a root trajectory), and the resulting Motion is searched like any motion query in the retrieval model's joint
-space (:meth:`backend.library.library.Library.search_motion`). Bad videos raise
+The video goes through the pose front end (:mod:`models.video.pose`: checks, MediaPipe Pose, lifting to 3D Motions
+with a root trajectory). Every window of ``window_s`` seconds (1 s apart) of the people in the video is searched
+like a motion query in the retrieval model's joint space, and a library clip scores its best match over the windows
+(max pooling): a long video in which people walk for two seconds and stand for twenty still finds walks, and each hit
+says where in the video it matched (``video_start_s``). Bad videos raise
 :class:`models.video.pose.VideoError` (a ``ValueError``) naming what is wrong before any model runs where possible.
 """
 
 from __future__ import annotations
 
 import time
+
+import numpy as np
 
 from backend.errors import NotAvailableError
 from backend.library.library import Library
@@ -20,8 +24,8 @@ VIDEO_KEYS = ("k", "filters", "exact", "fps", "max_seconds", "window_s")
 
 
 def run_video_search(request: dict, library: Library, progress: Progress | None = None) -> dict:
-    """Run ``{"video_path": FILE, "k": 10, "filters": {...}, "exact": false, "fps": 10, "max_seconds": 30,
-    "window_s": 4.8}`` against ``library``.
+    """Run ``{"video_path": FILE, "k": 10, "filters": {...}, "exact": false, "fps": 10, "max_seconds": 180,
+    "window_s": 4.8}`` against ``library`` (``max_seconds``: the part of the video analysed, from its start).
 
     Returns:
         The search result of :func:`backend.library.jobs.run_search` (``query_kind`` ``"video"``) plus ``video``
@@ -32,7 +36,7 @@ def run_video_search(request: dict, library: Library, progress: Progress | None 
         NotAvailableError: no pose environment or no retrieval model.
     """
     from backend.library.jobs import MAX_K
-    from models.video.pose import PoseUnavailableError, extract_pose, pose_to_motion, probe_video
+    from models.video.pose import PoseUnavailableError, extract_pose, pose_to_windows, probe_video
 
     if not isinstance(request, dict) or not request.get("video_path"):
         raise ValueError("a video search needs video_path")
@@ -44,7 +48,7 @@ def run_video_search(request: dict, library: Library, progress: Progress | None 
         raise ValueError(f"k must be an integer in 1..{MAX_K}, got {k!r}")
     filters = SearchFilters.from_dict(request.get("filters"))
     fps = float(request.get("fps", 10.0))
-    max_seconds = float(request.get("max_seconds", 30.0))
+    max_seconds = float(request.get("max_seconds", 180.0))
     if not (0 < fps <= 60) or not (0 < max_seconds <= 600):
         raise ValueError(f"fps must be in (0, 60] and max_seconds in (0, 600], got {fps} and {max_seconds}")
     started = time.perf_counter()
@@ -57,24 +61,33 @@ def run_video_search(request: dict, library: Library, progress: Progress | None 
         pose = extract_pose(request["video_path"], fps=fps, max_seconds=max_seconds)
     except PoseUnavailableError as exc:
         raise NotAvailableError(str(exc)) from None
-    motion = pose_to_motion(pose, window_s=float(request.get("window_s", 4.8)))
+    windows = pose_to_windows(pose, window_s=float(request.get("window_s", 4.8)))
     if progress is not None:
         progress.update(0.7, "searching")
     embedder = library.embedder
-    hits = library.search_motion(motion, k, filters, exact=bool(request.get("exact", False)))
+    library.update_embeddings(embedder)
+    exact = bool(request.get("exact", False))
+    queries = embedder.embed_motion(windows)
+    best: dict[int, tuple[float, int, dict]] = {}
+    for index, query in enumerate(queries):
+        for hit in library.search_embedding(query, max(4 * k, 20), filters, model_key=embedder.model_key,
+                                            exact=exact):  # fmt: skip
+            if hit.clip_id not in best or hit.score > best[hit.clip_id][0]:
+                best[hit.clip_id] = (hit.score, index, hit.to_dict())
+    ranked = sorted(best.values(), key=lambda item: -item[0])[:k]
+    hits = [{**entry, "video_start_s": windows[index].metadata["start_s"]} for _, index, entry in ranked]
     if progress is not None:
         progress.update(1.0, "done")
     return {
         "query_kind": "video",
-        "hits": [hit.to_dict() for hit in hits],
+        "hits": hits,
         "model": embedder.model_key,
         "library": library.url,
-        "exact": bool(request.get("exact", False)),
+        "exact": exact,
         "video": {"codec": info.codec, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
                   "duration_s": round(info.duration_s, 3)},  # fmt: skip
-        "query": {"start_s": round(float(motion.metadata["start_s"]), 3), "frames": motion.num_frames,
-                  "fps": motion.fps, "activity_m_per_s": motion.metadata["activity_m_per_s"],
-                  "frames_with_person": int((pose["visibility"].max(axis=1) > 0).sum()),
-                  "frames_analysed": int(len(pose["visibility"]))},  # fmt: skip
+        "query": {"windows": len(windows), "window_frames": max(w.num_frames for w in windows), "fps": fps,
+                  "frames_with_person": int(np.isfinite(pose["world"]).all(axis=(1, 2)).sum()),
+                  "frames_analysed": int(len(pose["world"]))},  # fmt: skip
         "seconds": round(time.perf_counter() - started, 6),
     }

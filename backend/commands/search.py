@@ -16,8 +16,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", help="what the motion looks like, in words (or a motion file: .bvh, .npz, "
                         ".npy, searched like --motion)")  # fmt: skip
     parser.add_argument("--motion", help="search by example: a .bvh, Baton .npz or HumanML3D .npy file")
-    parser.add_argument("--video", help="search by a video of a person (any format ffmpeg reads; MediaPipe Pose, "
-                        "the most active 4.8 s of the first 30 s)")  # fmt: skip
+    parser.add_argument("--video", help="search by a video of a person (any format ffmpeg reads; MediaPipe Pose; "
+                        "every 4.8 s window of the first --video-seconds is searched, a clip scores its best)")
+    parser.add_argument("--video-seconds", type=float, default=180.0, help="part of the video analysed, from its "
+                        "start (default 180 s)")  # fmt: skip
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--db", help="library URL or file (default: $BATON_LIBRARY or the per-user library)")
     parser.add_argument("--model", help="retrieval model run folder (default: $BATON_RETRIEVAL_MODEL or the "
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         from backend.video_search import run_video_search
 
         with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
-            result = run_video_search({**request, "video_path": args.video}, library)
+            result = run_video_search({**request, "video_path": args.video, "max_seconds": args.video_seconds},
+                                      library)  # fmt: skip
     else:
         request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
         with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:

@@ -5,8 +5,9 @@
 2. :func:`extract_pose` runs MediaPipe Pose (BlazePose GHUM 3D, the ``pose_landmark_full`` model bundled in the
    ``mediapipe`` wheel, offline) in its own environment (``.venv-pose``: mediapipe's last release with the bundled
    models pins numpy<2, which the backend cannot share) through :mod:`models.video.pose_script`.
-3. :func:`pose_to_motion` turns the landmarks of the longest run of frames with a person into a Motion on the
-   :data:`POSE_SKELETON` (pelvis, spine, chest, neck, head, arms to the hands, legs to the toes), in backend space
+3. :func:`pose_to_windows` turns the landmarks of every run of frames with a person into Motions (windows of
+   4.8 s, 1 s apart; :func:`pose_to_motion`: the most active one) on the ``mediapipe21`` skeleton
+   (:data:`POSE_JOINT_NAMES`: pelvis, spine, chest, neck, head, arms to the hands, legs to the toes), in backend space
    (+Y up, +Z away from the camera; the retrieval features canonicalise the heading), with a root trajectory
    estimated from the image: depth from the apparent body size (pinhole camera, 60° horizontal field of view
    assumed), sideways and vertical motion from the hip midpoint's image position at that depth. MediaPipe's metric
@@ -151,7 +152,7 @@ def pose_python() -> Path:
     return path
 
 
-def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float = 30.0,
+def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float = 180.0,
                  timeout_s: float = 900.0) -> dict[str, np.ndarray]:
     """MediaPipe Pose landmarks of the first ``max_seconds`` of the video, sampled at ``fps``.
 
@@ -231,15 +232,14 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
     return camera * np.array([-1.0, -1.0, 1.0])
 
 
-def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seconds: float = 1.0,
-                   hfov_deg: float = 60.0, max_gap: int = 3, min_extent: float = 0.25) -> Motion:
-    """The most active ``window_s`` of one person in ``pose`` (:func:`extract_pose`) as a 3D Motion.
+def pose_to_windows(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seconds: float = 1.0,
+                    hfov_deg: float = 60.0, max_gap: int = 3, min_extent: float = 0.25) -> list[Motion]:
+    """Every ``window_s`` window (1 s apart) of the people in ``pose`` (:func:`extract_pose`) as 3D Motions.
 
     Runs of frames with a person (gaps of up to ``max_gap`` frames interpolated) of at least ``min_seconds`` are
-    cut into windows of ``window_s`` (1 s apart; a shorter run is one window); the window whose joints move most
-    (mean pelvis-relative joint speed plus the root speed capped at :data:`MAX_ROOT_SPEED`, so depth glitches do
-    not win) is returned, full-length windows first, so a clip of someone walking in and then standing
-    still is searched by its walk.
+    cut into windows of ``window_s`` (a shorter run is one window). Each window's activity is its mean
+    pelvis-relative joint speed plus its root speed capped at :data:`MAX_ROOT_SPEED` (so depth glitches do not
+    dominate).
 
     Args:
         window_s: query length in seconds (the retrieval encoder's window: 48 frames at 10 fps).
@@ -249,9 +249,9 @@ def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, min_secon
             image height (MediaPipe also "finds" people in furniture, small and far away).
 
     Returns:
-        A Motion on the :data:`POSE_JOINT_NAMES` skeleton (``mediapipe21``), positions ``(T, 21, 3)`` metres in
-        backend space (+Y up; the camera looks along +Z), at ``pose["fps"]``; metadata has the window's start
-        time in the video (``start_s``) and its activity.
+        Motions on the :data:`POSE_JOINT_NAMES` skeleton (``mediapipe21``), positions ``(T, 21, 3)`` metres in
+        backend space (+Y up; the camera looks along +Z), at ``pose["fps"]``, in video order; metadata has each
+        window's start time in the video (``start_s``) and its activity (``activity_m_per_s``).
 
     Raises:
         VideoError: when no person is found in at least ``min_seconds`` of consecutive frames.
@@ -274,7 +274,7 @@ def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, min_secon
         raise VideoError(f"a person is visible for only {longest:.1f} s in a row; video search needs at least "
                          f"{min_seconds:g} s of one person")  # fmt: skip
     length, stride = max(2, int(round(window_s * fps))), max(1, int(round(fps)))
-    best: tuple[tuple[bool, float], int, np.ndarray] | None = None
+    windows: list[Motion] = []
     for a, b in runs:
         seen = found[a:b]
         positions = _camera_positions(_fill(world[a:b], seen), _fill(image[a:b], seen), aspect, hfov_deg)
@@ -283,11 +283,11 @@ def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, min_secon
             relative = window - window[:, :1]
             body = float(np.linalg.norm(np.diff(relative, axis=0), axis=2).mean() * fps)
             root = min(float(np.linalg.norm(np.diff(window[:, 0], axis=0), axis=1).mean() * fps), MAX_ROOT_SPEED)
-            score = (len(window) == length, body + root)  # full windows first, then the most active
-            if best is None or score > best[0]:
-                best = (score, a + start, window)
-    assert best is not None
-    (_, activity), start, positions = best
+            windows.append(_window_motion(window, fps, (a + start) / fps, body + root))
+    return windows
+
+
+def _window_motion(positions: np.ndarray, fps: float, start_s: float, activity: float) -> Motion:
     offsets = np.zeros((len(_JOINTS), 3), np.float32)
     median = np.median(positions, axis=0)
     for j, parent in enumerate(POSE_PARENTS):
@@ -296,11 +296,19 @@ def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, min_secon
     skeleton = Skeleton(name=POSE_SKELETON_NAME, joint_names=POSE_JOINT_NAMES, parents=POSE_PARENTS,
                         rest_offsets=offsets)  # fmt: skip
     return Motion(skeleton=skeleton, fps=fps, positions=positions.astype(np.float32),
-                  metadata={"start_s": start / fps, "activity_m_per_s": round(activity, 4),
+                  metadata={"start_s": round(start_s, 3), "activity_m_per_s": round(activity, 4),
                             "source": "mediapipe-pose"})  # fmt: skip
 
 
-def video_to_motion(path: str | os.PathLike, fps: float = 10.0, max_seconds: float = 30.0,
+def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, **options) -> Motion:
+    """The most active window of :func:`pose_to_windows` (full-length windows first): for a clip of someone walking
+    in and then standing still, the walk. ``options`` are those of :func:`pose_to_windows`; raises what it raises."""
+    windows = pose_to_windows(pose, window_s=window_s, **options)
+    length = max(w.num_frames for w in windows)
+    return max(windows, key=lambda w: (w.num_frames == length, w.metadata["activity_m_per_s"]))
+
+
+def video_to_motion(path: str | os.PathLike, fps: float = 10.0, max_seconds: float = 180.0,
                     max_duration_s: float = MAX_DURATION_S) -> tuple[Motion, VideoInfo]:
     """:func:`probe_video` + :func:`extract_pose` + :func:`pose_to_motion`. Raises what those raise."""
     info = probe_video(path, max_duration_s)

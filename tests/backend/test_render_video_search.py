@@ -52,7 +52,8 @@ def test_cli_searches_by_video(setup):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["query_kind"] == "video" and len(result["hits"]) == 2
-    assert result["video"]["codec"] == "h264" and result["query"]["frames"] >= 10
+    assert result["video"]["codec"] == "h264"
+    assert result["query"]["window_frames"] >= 10 and result["query"]["windows"] >= 1
     assert result["hits"][0]["score"] >= result["hits"][1]["score"]
 
 
