@@ -137,3 +137,15 @@ def test_unknown_scheduler_and_missing_library(tmp_path):
         build_dataset(str(tmp_path / "x.sqlite"), tmp_path / "ds", scheduler="slurm")
     with pytest.raises(FileNotFoundError):
         build_dataset(str(tmp_path / "missing.sqlite"), tmp_path / "ds", scheduler="inline")
+
+
+def test_recall_at_counts_ranks_of_the_diagonal():
+    from backend.render.evaluate import recall_at
+
+    similarity = np.array([[0.9, 0.1, 0.2], [0.8, 0.5, 0.1], [0.3, 0.6, 0.2]])  # ranks 1, 2, 3
+    result = recall_at(similarity, ks=(1, 2))
+    assert result == {"R@1": pytest.approx(100 / 3, abs=0.01), "R@2": pytest.approx(200 / 3, abs=0.01), "MedR": 2.0}
+    tied = recall_at(np.ones((4, 4)), ks=(1,))
+    assert tied["R@1"] == 0.0 and tied["MedR"] == 4.0, "ties count against the match"
+    with pytest.raises(ValueError, match="square"):
+        recall_at(np.ones((2, 3)))
