@@ -8,6 +8,7 @@ Results use the DESIGN §2 wire format (:mod:`backend.wire_motion`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 from backend.api_errors import ApiError
 from backend.errors import NotAvailableError
 from backend.jobs import JobContext
-from backend.model_registry import ModelSpec
+from backend.model_registry import ModelSpec, instance_runtime
 from backend.paths import resolve_allowed_path
 from backend.schemas import (
     ConductRequest,
@@ -266,23 +267,72 @@ def _conductor_available(name: str):
     return check
 
 
-def _library_loader(settings: Settings, device: str) -> Any:
-    from backend.library import load_embedder, open_library
+class _DeviceEmbedder:
+    """The library's retrieval model (:func:`backend.library.load_embedder` of ``path``; ``None`` = the installed
+    default), loaded on first use on the server's ``device``: an :class:`~backend.library.Embedder` whose attributes
+    load it, so opening the library (e.g. to retarget a clip) never loads the encoders and a search loads them once.
 
-    embedder = load_embedder(settings.retrieval_model) if settings.retrieval_model else None
-    return open_library(settings.library_url, embedder)  # None: the default model loads on first search
+    Raises (on first use): backend.errors.NotAvailableError when there is no retrieval model.
+    """
+
+    def __init__(self, path: str | None, device: str) -> None:
+        self.path, self.device = path, device
+        self._loaded = None
+        self._lock = threading.Lock()
+
+    def _embedder(self):
+        with self._lock:
+            if self._loaded is None:
+                from backend.library import load_embedder
+
+                self._loaded = load_embedder(self.path, device=self.device)
+            return self._loaded
+
+    @property
+    def model_key(self) -> str:
+        return self._embedder().model_key
+
+    @property
+    def dim(self) -> int:
+        return self._embedder().dim
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        return self._embedder().embed_text(texts)
+
+    def embed_motion(self, motions: list[Motion]) -> np.ndarray:
+        return self._embedder().embed_motion(motions)
+
+    def runtime_info(self) -> dict:
+        """Where the loaded retrieval model's parameters are (torch); empty while it is not loaded."""
+        if self._loaded is None:
+            return {}
+        model = getattr(self._loaded, "model", self._loaded)
+        return {**instance_runtime(model), "runtime": "torch"}
+
+
+def _library_runtime(library: Any) -> dict:
+    """What the library's search runs on: its embedder's :meth:`_DeviceEmbedder.runtime_info`."""
+    return instance_runtime(library.embedder) if library.has_embedder else {}
+
+
+def _library_loader(settings: Settings, device: str) -> Any:
+    from backend.library import open_library
+
+    embedder = _DeviceEmbedder(settings.retrieval_model, device)  # nothing loads until the first search
+    # None: the default model loads on first search; a library that does not exist is an error, not a new empty one
+    return open_library(settings.library_url, embedder, create=False)
 
 
 def _library_available(settings: Settings) -> tuple[bool, str]:
     try:
         from backend.library import default_library_url
         from backend.library.embedding import MODEL_ENV
-        from models.retrieval.model import default_model_dir
+        from models.retrieval.model import installed_model_dir
     except ImportError as exc:
         return False, f"library or retrieval models not installed ({exc})"
     import os
 
-    model = Path(settings.retrieval_model or os.environ.get(MODEL_ENV) or default_model_dir()).expanduser()
+    model = Path(settings.retrieval_model or os.environ.get(MODEL_ENV) or installed_model_dir()).expanduser()
     where = settings.library_url or default_library_url()
     if not model.is_dir():
         return False, f"library {where}; no retrieval model at {model} (train one: baton train retrieval)"
@@ -317,5 +367,5 @@ def default_model_specs() -> list[ModelSpec]:
                   uses_device=name != "procedural")  # fmt: skip
         for name in CONDUCTOR_MODELS
     ]
-    specs.append(ModelSpec("library", "library", _library_loader, _library_available))
+    specs.append(ModelSpec("library", "library", _library_loader, _library_available, runtime_of=_library_runtime))
     return specs

@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="TMR protocol(s), comma-separated: all (whole held-out set), threshold (near-duplicate "
                         "captions count), dissimilar (100 far-apart pairs), batch32 (batches of 32)")  # fmt: skip
     parser.add_argument("--run", type=Path, default=None,
-                        help="run folder (default: $XDG_DATA_HOME/baton/models/retrieval/default)")  # fmt: skip
+                        help="run folder (default: your trained default model, else the shipped weights)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (../shared/data)")
     parser.add_argument("--threshold", type=float, default=0.95, help="near-duplicate caption cosine")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default $XDG_CACHE_HOME)")
@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from models.retrieval.datasets import load_clips
     from models.retrieval.evaluation import PROTOCOLS, evaluate
-    from models.retrieval.model import default_model_dir, load_retrieval_model
+    from models.retrieval.model import installed_model_dir, load_retrieval_model
 
     names = tuple(p.strip() for p in args.protocol.split(",") if p.strip())
     if not names or any(p not in PROTOCOLS for p in names):
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    run_dir = args.run or default_model_dir()
+    run_dir = args.run or installed_model_dir()
     model = load_retrieval_model(run_dir)
     training = model.config.training
     clips = load_clips(args.data, sources=training.sources, fps=model.config.fps, cache_dir=args.cache_dir,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from models.progress import Progress
+from models.retrieval.augment import VIEW_SKELETONS
 
 log = logging.getLogger("baton.train.retrieval")
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -43,6 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", default="bandai1,bandai2,cmu131", help="comma list of bandai1, bandai2, cmu131")
     parser.add_argument("--captions-per-label", type=int, default=None, help="rephrasings per content x style")
     parser.add_argument("--limit-per-group", type=int, default=None, help="at most N clips per content x style")
+    parser.add_argument("--views", default=",".join(VIEW_SKELETONS),
+                        help="cross-skeleton training views: comma list of smpl24, smpl22, kit21, cmu31, self "
+                        "(each clip retargeted onto them, proportions jittered), or 'none' (default: %(default)s)")
+    parser.add_argument("--view-probability", type=float, default=None,
+                        help="chance that a training sample uses a cross-skeleton view (default 0.5)")
     parser.add_argument("--text-encoder", default=None, help="local Hugging Face encoder folder (default MiniLM)")
     parser.add_argument("--vit-weights", default=None, help="local pre-trained ViT folder for --encoder patches")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default $XDG_CACHE_HOME)")
@@ -59,6 +65,15 @@ def build_config(args: argparse.Namespace):
     training.seed = args.seed
     training.sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
     training.limit_per_group = args.limit_per_group
+    views = () if args.views.strip().lower() in ("", "none") else tuple(v.strip() for v in args.views.split(","))
+    unknown = sorted(set(views) - {"smpl24", "smpl22", "kit21", "cmu31", "self"})
+    if unknown:
+        raise ValueError(f"--views: unknown view skeletons {unknown}; use smpl24, smpl22, kit21, cmu31, self or none")
+    training.views = views
+    if args.view_probability is not None:
+        if not 0.0 <= args.view_probability <= 1.0:
+            raise ValueError(f"--view-probability must be in [0, 1], got {args.view_probability}")
+        training.view_probability = args.view_probability
     if args.steps is not None:
         if args.steps < 1:
             raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -130,6 +145,10 @@ def _command_line(args: argparse.Namespace) -> str:
             parts += ["--" + flag.replace("_", "-"), str(value)]
     if args.sources != "bandai1,bandai2,cmu131":
         parts += ["--sources", args.sources]
+    if args.views != ",".join(VIEW_SKELETONS):
+        parts += ["--views", args.views]
+    if args.view_probability is not None:
+        parts += ["--view-probability", str(args.view_probability)]
     if args.seed:
         parts += ["--seed", str(args.seed)]
     return " ".join(shlex.quote(p) for p in parts)
@@ -155,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(callback=lambda f, s: log.debug("%3.0f%% %s", 100 * f, s))
     started = time.monotonic()
     clips = load_clips(args.data, sources=config.training.sources, fps=config.fps, cache_dir=args.cache_dir,
-                       limit_per_group=config.training.limit_per_group, progress=progress.sub(0.0, 0.1))  # fmt: skip
+                       limit_per_group=config.training.limit_per_group, progress=progress.sub(0.0, 0.1),
+                       views=config.training.views, workers=args.threads)  # fmt: skip
     model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
                                            progress=progress.sub(0.1, 0.95))  # fmt: skip
     seconds = time.monotonic() - started

@@ -103,12 +103,15 @@ def _weights_digest(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_embedder(path: str | os.PathLike | None = None) -> Embedder:
+def load_embedder(path: str | os.PathLike | None = None, device: str = "cpu") -> Embedder:
     """Load a retrieval model as an :class:`Embedder`.
 
     Args:
         path: the model's run folder (``config.json`` + ``model.safetensors``); ``None`` uses
-            ``$BATON_RETRIEVAL_MODEL``, then ``models.retrieval.model.default_model_dir()``.
+            ``$BATON_RETRIEVAL_MODEL``, then ``models.retrieval.model.installed_model_dir()`` (the user's trained
+            default, else the weights shipped in ``models/retrieval/weights/default``).
+        device: torch device the model runs on (``cpu``, ``cuda``, ``cuda:N``; the server passes its resolved
+            ``--device``).
 
     Raises:
         backend.errors.NotAvailableError: when no retrieval model is available (train one: ``baton train
@@ -119,12 +122,12 @@ def load_embedder(path: str | os.PathLike | None = None) -> Embedder:
     if path is None and os.environ.get(MODEL_ENV):
         path = os.environ[MODEL_ENV]
     try:
-        from models.retrieval.model import default_model_dir, load_retrieval_model
+        from models.retrieval.model import installed_model_dir, load_retrieval_model
     except ImportError as exc:
         raise NotAvailableError(f"the retrieval models are not available ({exc})") from None
-    run_dir = Path(path if path is not None else default_model_dir()).expanduser()
+    run_dir = Path(path if path is not None else installed_model_dir()).expanduser()
     try:
-        model = load_retrieval_model(run_dir)
+        model = load_retrieval_model(run_dir, device=device)
     except FileNotFoundError as exc:
         raise NotAvailableError(f"{exc} (or name one with --model / ${MODEL_ENV})") from None
     return RetrievalModelEmbedder(model, run_dir)

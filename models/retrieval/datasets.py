@@ -10,6 +10,10 @@ Sources (licenses in ``../shared/data/README.md``):
 Held-out split (by clip, deterministic, no randomness involved): within each (source, content) group with at least
 4 clips, clips are ordered by the SHA-1 of their file stem and the first ``round(0.15 * n)`` are ``test``; all other
 clips (and groups smaller than 4, and CMU) are ``train``.
+
+Cross-skeleton views (:mod:`models.retrieval.augment`): with ``views=(...)``, every clip also carries its canonical
+points retargeted onto each named skeleton (computed once per source, in worker processes, then cached beside the
+points).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import re
 import tarfile
 import tempfile
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when feature extraction changes (invalidates cached features).
 FEATURE_VERSION = 1
+#: Bump when the cross-skeleton views change (invalidates cached views).
+VIEW_VERSION = 1
 TEST_FRACTION = 0.15
 MIN_GROUP_FOR_TEST = 4
 BANDAI2_ARCHIVE = Path("bandai_namco_motion_dataset2") / "bandai_namco_motion_dataset2.tar.xz"
@@ -53,6 +58,8 @@ class Clip:
         captions: caption alternatives (used when there is no content label, e.g. CMU).
         split: ``train`` | ``test``.
         points: ``(T, 80, 3)`` canonical body-part points (:func:`canonical_points`), float16 in the cache.
+        views: canonical points of the clip retargeted onto other skeletons (:mod:`models.retrieval.augment`), one
+            array per view skeleton; empty unless asked for.
     """
 
     name: str
@@ -62,6 +69,7 @@ class Clip:
     captions: list[str] = field(default_factory=list)
     split: str = "train"
     points: np.ndarray | None = None
+    views: list[np.ndarray] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -174,10 +182,56 @@ def _source_stamp(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def _save_npz(path: Path, **arrays) -> None:
+    """``np.savez`` to ``path`` all or nothing (:func:`models.atomic.atomic_write`)."""
+    from models.atomic import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, ".tmp.npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def _views_job(job: tuple[list[str], str, float, tuple[str, ...], int]) -> list[list[np.ndarray]]:
+    """Worker: cross-skeleton views (float16) of the BVH files ``job[0]`` (see :func:`load_source`)."""
+    from models.retrieval.augment import skeleton_views, view_skeletons
+
+    paths, data_dir, fps, names, seed = job
+    views = skeleton_views([load_bvh(p) for p in paths], view_skeletons(data_dir, names), fps,
+                           np.random.default_rng(seed))  # fmt: skip
+    return [[v.astype(np.float16) for v in clip_views] for clip_views in views]
+
+
+def _compute_views(
+    entries: list[tuple[Clip, Path]], data_dir: Path, fps: float, views: tuple[str, ...], workers: int,
+    progress: Progress | None,
+) -> None:  # fmt: skip
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    chunk = 64
+    jobs = [([str(bvh) for _, bvh in entries[i : i + chunk]], str(data_dir), fps, views,
+             int(hashlib.sha1(entries[i][0].name.encode()).hexdigest()[:8], 16))
+            for i in range(0, len(entries), chunk)]  # fmt: skip
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_views_job, jobs))
+    else:
+        results = []
+        for k, job in enumerate(jobs):
+            results.append(_views_job(job))
+            if progress:
+                progress.update(k / len(jobs), "cross-skeleton views")
+    for k, result in enumerate(results):
+        for (clip, _), clip_views in zip(entries[k * chunk : (k + 1) * chunk], result, strict=True):
+            clip.views = clip_views
+
+
 def load_source(
-    source: str, data_dir: Path, fps: float, cache_dir: Path, progress: Progress | None = None
-) -> list[Clip]:
-    """Clips of one source with canonical points, from the feature cache when present (else computed and cached).
+    source: str, data_dir: Path, fps: float, cache_dir: Path, progress: Progress | None = None,
+    views: tuple[str, ...] = (), workers: int = 1,
+) -> list[Clip]:  # fmt: skip
+    """Clips of one source with canonical points (and, when ``views`` names view skeletons, cross-skeleton views),
+    from the feature cache when present (else computed and cached).
 
     Raises:
         FileNotFoundError: when the source is missing from ``data_dir``.
@@ -185,7 +239,11 @@ def load_source(
     path = data_dir / _SOURCE_PATHS[source]
     if not path.exists():
         raise FileNotFoundError(f"{source}: not found at {path}")
-    cache = cache_dir / f"points-{source}-v{FEATURE_VERSION}-{fps:g}fps-{_source_stamp(path)}.npz"
+    stamp = f"{fps:g}fps-{_source_stamp(path)}"
+    cache = cache_dir / f"points-{source}-v{FEATURE_VERSION}-{stamp}.npz"
+    view_key = hashlib.sha1(",".join(views).encode()).hexdigest()[:8]
+    view_cache = cache_dir / f"views-{source}-v{FEATURE_VERSION}.{VIEW_VERSION}-{stamp}-{view_key}.npz"
+    clips: list[Clip] = []
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -194,26 +252,35 @@ def load_source(
         for i, clip in enumerate(clips):
             clip.points = flat[offsets[i] : offsets[i + 1]]
         log.info("%s: %d clips from the feature cache %s", source, len(clips), cache)
-        return clips
+        if not views:
+            return clips
+        if view_cache.is_file():
+            with np.load(view_cache, allow_pickle=False) as data:
+                offsets, flat = data["offsets"], data["points"]
+            for i, clip in enumerate(clips):
+                rows = range(i * len(views), (i + 1) * len(views))
+                clip.views = [flat[offsets[r] : offsets[r + 1]] for r in rows]
+            return clips
     with tempfile.TemporaryDirectory(prefix="baton-retrieval-") as tmp:
         entries = _source_clips(source, data_dir, tmp, progress)
-        for i, (clip, bvh) in enumerate(entries):
-            clip.points = canonical_points(load_bvh(bvh), fps).astype(np.float16)
-            if progress and i % 50 == 0:
-                progress.update(i / max(1, len(entries)), f"motion features ({source})")
-    clips = [clip for clip, _ in entries]
-    offsets = np.concatenate([[0], np.cumsum([len(c.points) for c in clips])]).astype(np.int64)
-    meta = [{"name": c.name, "content": c.content, "style": c.style, "captions": c.captions} for c in clips]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_file = tempfile.mkstemp(prefix=cache.name + ".", suffix=".tmp.npz", dir=cache.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp_file, points=np.concatenate([c.points for c in clips]), offsets=offsets,
-                 meta=np.str_(json.dumps(meta)))  # fmt: skip
-        os.replace(tmp_file, cache)
-    finally:
-        if os.path.exists(tmp_file):
-            os.unlink(tmp_file)
+        if clips:  # points were cached; only the views are missing
+            by_name = {c.name: c for c in clips}
+            entries = [(by_name[clip.name], bvh) for clip, bvh in entries]
+        else:
+            for i, (clip, bvh) in enumerate(entries):
+                clip.points = canonical_points(load_bvh(bvh), fps).astype(np.float16)
+                if progress and i % 50 == 0:
+                    progress.update(i / max(1, len(entries)), f"motion features ({source})")
+            clips = [clip for clip, _ in entries]
+            offsets = np.concatenate([[0], np.cumsum([len(c.points) for c in clips])]).astype(np.int64)
+            meta = [{"name": c.name, "content": c.content, "style": c.style, "captions": c.captions} for c in clips]
+            _save_npz(cache, points=np.concatenate([c.points for c in clips]), offsets=offsets,
+                      meta=np.str_(json.dumps(meta)))  # fmt: skip
+        if views:
+            _compute_views(entries, data_dir, fps, views, workers, progress)
+            flat_views = [v for c in clips for v in c.views]
+            offsets = np.concatenate([[0], np.cumsum([len(v) for v in flat_views])]).astype(np.int64)
+            _save_npz(view_cache, points=np.concatenate(flat_views), offsets=offsets)
     return clips
 
 
@@ -225,6 +292,8 @@ def load_clips(
     cache_dir: Path | None = None,
     limit_per_group: int | None = None,
     progress: Progress | None = None,
+    views: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> list[Clip]:
     """All clips of ``sources`` with labels, split and canonical points (computed once per source, then cached).
 
@@ -235,6 +304,9 @@ def load_clips(
         cache_dir: where derived features are cached (default :func:`default_cache_dir`).
         limit_per_group: keep at most this many clips per (source, content, style) — small subsets for tests.
         progress: optional progress sink.
+        views: view skeletons for cross-skeleton views (:data:`models.retrieval.augment.VIEW_SKELETONS`); empty:
+            none.
+        workers: processes computing views the first time.
 
     Raises:
         FileNotFoundError: when a requested source is missing from ``data_dir``.
@@ -246,7 +318,7 @@ def load_clips(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     clips: list[Clip] = []
     for source in sources:
-        clips += load_source(source, Path(data_dir), fps, cache_dir, progress)
+        clips += load_source(source, Path(data_dir), fps, cache_dir, progress, tuple(views), workers)
     assign_split(clips)  # the split is decided on the full set, before any subsetting
     if limit_per_group is not None:
         counts: dict[str, int] = defaultdict(int)

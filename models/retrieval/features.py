@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.motion.motion import Motion
-from models.retrieval.body_parts import NUM_POINTS, POINTS_PER_PART, body_parts, joints_to_points
+from models.retrieval.body_parts import NUM_POINTS, POINTS_PER_PART, BodyParts, body_parts, joints_to_points
 
 #: Per-frame TMR feature size: 80 pelvis-relative points x 3 + pelvis position (3) + pelvis velocity (3).
 TMR_FEATURE_DIM = NUM_POINTS * 3 + 6
@@ -55,12 +55,13 @@ def facing_direction(points: np.ndarray) -> np.ndarray:
     return forward.astype(np.float32)
 
 
-def canonical_points(motion: Motion, fps: float = 20.0) -> np.ndarray:
+def canonical_points(motion: Motion, fps: float = 20.0, parts: BodyParts | None = None) -> np.ndarray:
     """Skeleton-normalised body-part points of ``motion``.
 
     Args:
         motion: a 3D motion (positions ``(T, J, 3)`` metres) on any skeleton with two legs, a spine and two arms.
         fps: output frame rate.
+        parts: ``body_parts(motion.skeleton)`` when the caller already has it (saves recomputing it per clip).
 
     Returns:
         ``(T', 80, 3)`` float32, ``T' = round(T / motion.fps * fps)``, in body heights, first frame at the origin
@@ -75,7 +76,7 @@ def canonical_points(motion: Motion, fps: float = 20.0) -> np.ndarray:
         raise ValueError(f"retrieval needs a 3D motion; skeleton {motion.skeleton.name!r} has 2D keypoints")
     if not np.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be a positive number, got {fps!r}")
-    parts = body_parts(motion.skeleton)
+    parts = parts if parts is not None else body_parts(motion.skeleton)
     points = joints_to_points(_resample_positions(motion.positions, motion.fps, fps), parts).astype(np.float64)
     scale = parts.height
     pelvis0 = points[0, _SPINE].copy()

@@ -41,6 +41,11 @@ class TrainingConfig:
     seed: int = 0
     sources: tuple[str, ...] = ("bandai1", "bandai2", "cmu131")
     limit_per_group: int | None = None
+    #: cross-skeleton views (:data:`models.retrieval.augment.VIEW_SKELETONS`); empty: train on the clips' own
+    #: skeletons only. ``baton train retrieval`` uses all of them by default.
+    views: tuple[str, ...] = ()
+    #: probability that a training sample uses one of its clip's views instead of the clip itself.
+    view_probability: float = 0.5
 
 
 @dataclass
@@ -78,6 +83,7 @@ class RetrievalConfig:
         if isinstance(self.training, dict):
             training = dict(self.training)
             training["sources"] = tuple(training.get("sources", TrainingConfig.sources))
+            training["views"] = tuple(training.get("views", ()))
             self.training = TrainingConfig(**training)
 
     def to_dict(self) -> dict:
@@ -110,10 +116,16 @@ class RetrievalModel(nn.Module):
         self._sentence_encoder: SentenceEncoder | None = None
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's parameters live: ``embed_text`` / ``embed_motion`` run there (inputs moved in,
+        embeddings returned on the CPU), and so does the sentence encoder."""
+        return next(self.parameters()).device
+
+    @property
     def sentence_encoder(self) -> SentenceEncoder:
-        """The frozen sentence encoder, loaded on first use."""
+        """The frozen sentence encoder, loaded on first use (on :attr:`device`)."""
         if self._sentence_encoder is None:
-            self._sentence_encoder = SentenceEncoder(self.config.text_encoder)
+            self._sentence_encoder = SentenceEncoder(self.config.text_encoder, device=str(self.device))
             if self._sentence_encoder.dim != self.config.text_dim:
                 raise ValueError(f"text encoder {self.config.text_encoder!r} gives {self._sentence_encoder.dim}-d "
                                  f"embeddings but the config says text_dim={self.config.text_dim}")  # fmt: skip
@@ -167,8 +179,8 @@ class RetrievalModel(nn.Module):
         if len(texts) == 0:
             return np.zeros((0, self.config.embed_dim), np.float32)
         self.eval()
-        sentences = torch.from_numpy(self.sentence_encoder.encode(list(texts)))
-        return self.encode_text_features(sentences).numpy().astype(np.float32)
+        sentences = torch.from_numpy(self.sentence_encoder.encode(list(texts))).to(self.device)
+        return self.encode_text_features(sentences).cpu().numpy().astype(np.float32)
 
     @torch.no_grad()
     def embed_points(self, points: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
@@ -177,7 +189,8 @@ class RetrievalModel(nn.Module):
         out = np.zeros((len(points), self.config.embed_dim), np.float32)
         for start in range(0, len(points), batch_size):
             chunk = points[start : start + batch_size]
-            out[start : start + len(chunk)] = self.encode_motion_batch(*self.motion_inputs(chunk)).numpy()
+            inputs = [tensor.to(self.device) for tensor in self.motion_inputs(chunk)]
+            out[start : start + len(chunk)] = self.encode_motion_batch(*inputs).cpu().numpy()
         return out
 
     def embed_motion(self, motions: list[Motion], batch_size: int = 64) -> np.ndarray:
@@ -242,7 +255,26 @@ def load_retrieval_model(run_dir: str | os.PathLike, device: str = "cpu") -> Ret
 
 
 def default_model_dir() -> Path:
-    """``<Baton data folder>/models/retrieval/default`` (:func:`models.paths.user_data_dir`)."""
+    """``<Baton data folder>/models/retrieval/default`` (:func:`models.paths.user_data_dir`): where ``baton train
+    retrieval`` writes the user's own default model."""
     from models.paths import user_data_dir
 
     return user_data_dir() / "models" / "retrieval" / "default"
+
+
+#: The default weights shipped with Baton (trained on CC BY-NC 4.0 data: non-commercial use, see the folder's
+#: ``LICENSE`` and ``MODEL_CARD.md``; Baton's code stays Apache-2.0).
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent / "weights" / "default"
+
+
+def is_model_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a retrieval model (``config.json`` and ``model.safetensors``)."""
+    path = Path(path).expanduser()
+    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+
+
+def installed_model_dir() -> Path:
+    """The model used when none is named: the user's own default (:func:`default_model_dir`) once trained, else
+    the shipped weights (:data:`SHIPPED_MODEL_DIR`)."""
+    user = default_model_dir()
+    return user if is_model_dir(user) or not is_model_dir(SHIPPED_MODEL_DIR) else SHIPPED_MODEL_DIR

@@ -43,9 +43,12 @@ def write_model_card(run_dir: Path, config: RetrievalConfig, clips: list[Clip], 
         "## License of these weights",
         "",
         (
-            "**Non-commercial use only.** These weights were trained on the Bandai Namco Research motion datasets, "
-            "licensed CC BY-NC 4.0; they are not shipped with Baton and must not be used commercially. "
-            "Retrain without `bandai1`/`bandai2` (`--sources cmu131` plus your own data) for other uses."
+            "**Non-commercial use only (CC BY-NC 4.0).** These weights were trained on the Bandai Namco Research "
+            "motion datasets (CC BY-NC 4.0, (c) 2022 Bandai Namco Research Inc.) and carry that license: they may "
+            "be shared and adapted with attribution, not used commercially. Where Baton ships them "
+            "(`models/retrieval/weights/default/`), they sit in their own folder with the license text (`LICENSE`); "
+            "Baton's code stays Apache-2.0. Retrain without `bandai1`/`bandai2` (`--sources cmu131` plus your own "
+            "data) for other uses."
             if non_commercial
             else "Trained only on data whose terms allow commercial use (see below)."
         ),
@@ -57,7 +60,13 @@ def write_model_card(run_dir: Path, config: RetrievalConfig, clips: list[Clip], 
         "- Caption variety: templates, synonyms and word order over the content x style labels, plus KIT-ML "
         "sentences (MIT annotations via TMR) about the same actions.",
         f"- Held-out split: per (source, content) group with >= {MIN_GROUP_FOR_TEST} clips, the first "
-        f"{TEST_FRACTION:.0%} of clips ordered by SHA-1 of the file stem (deterministic).",
+        f"{TEST_FRACTION:.0%} of clips ordered by SHA-1 of the file stem (deterministic). The model is trained on "
+        "the training clips only: held-out clips (and their captions as pairs) were never seen, so the metrics "
+        "below, and evaluations that use this model as a judge on held-out clips, are not contaminated.",
+        *([f"- Cross-skeleton views: every clip also retargeted onto {', '.join(config.training.views)} "
+           "(`self` = its own skeleton) with leg / spine / arm proportions jittered by up to ±12%; a training "
+           f"sample uses one of its views with probability {config.training.view_probability:g} "
+           "(`models/retrieval/augment.py`)."] if config.training.views else []),  # fmt: skip
         "",
         "## Metrics (held-out split)",
         "",

@@ -1,7 +1,9 @@
 """Contrastive training of the retrieval model (TMR recipe: symmetric InfoNCE, cosine / tau, negative filtering).
 
 Per step: sample a batch of training clips (probability proportional to 1/sqrt(size of the clip's content group),
-so the small dataset-1 contents are seen), mirror each with probability 0.5 (left/right chains swapped, x negated,
+so the small dataset-1 contents are seen), replace each with probability ``view_probability`` by one of its
+cross-skeleton views (the same motion retargeted onto another skeleton with jittered proportions,
+:mod:`models.retrieval.augment`), mirror each with probability 0.5 (left/right chains swapped, x negated,
 ``left`` <-> ``right`` in the content label), take a random window of the encoder's length, pick one caption from
 the clip's rephrasing pool (:func:`~models.retrieval.captions.caption_pool`), and minimise
 :func:`~models.retrieval.losses.info_nce` with off-diagonal pairs masked when their captions' frozen sentence
@@ -98,8 +100,10 @@ def build_caption_pools(clips: list[Clip], per_label: int, kit_texts: dict[str, 
 
 
 def input_statistics(model: RetrievalModel, clips: list[Clip]) -> None:
-    """Set the motion encoder's input mean / std buffers from training clips (and their mirror images)."""
+    """Set the motion encoder's input mean / std buffers from training clips (their cross-skeleton views and the
+    mirror images of both)."""
     points = [np.asarray(c.points, np.float32) for c in clips]
+    points += [np.asarray(v, np.float32) for c in clips for v in c.views]
     points += [mirror_points(p) for p in points]
     encoder = model.motion_encoder
     if model.config.encoder == "tmr":
@@ -150,7 +154,8 @@ def train_retrieval(
     progress = progress or Progress()
     if clips is None:
         clips = load_clips(data_dir, sources=train_cfg.sources, fps=config.fps, cache_dir=cache_dir,
-                           limit_per_group=train_cfg.limit_per_group, progress=progress.sub(0.0, 0.1))  # fmt: skip
+                           limit_per_group=train_cfg.limit_per_group, progress=progress.sub(0.0, 0.1),
+                           views=train_cfg.views)  # fmt: skip
     train = [c for c in clips if c.split == "train"]
     if len(train) < 2:
         raise ValueError(f"need at least 2 training clips, got {len(train)}")
@@ -178,6 +183,8 @@ def train_retrieval(
         for i in chosen:
             clip = train[i]
             p = np.asarray(clip.points, np.float32)
+            if clip.views and rng.random() < train_cfg.view_probability:
+                p = np.asarray(clip.views[int(rng.integers(len(clip.views)))], np.float32)
             content = clip.content
             if train_cfg.mirror and clip.content is not None and rng.random() < 0.5:
                 p, content = mirror_points(p), mirrored_content(clip.content)

@@ -130,7 +130,7 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     common = ["--data", str(shared_data), "--cache-dir", str(cache_dir), "--json"]
     code = main(["train", "retrieval", "-o", str(run_dir), "--encoder", "tmr", "--steps", "3", "--layers", "1",
                  "--d-model", "32", "--batch-size", "8", "--captions-per-label", "6", "--sources", "bandai1,cmu131",
-                 "--threads", "1", "--no-eval", *common])  # fmt: skip
+                 "--views", "none", "--threads", "1", "--no-eval", *common])  # fmt: skip
     assert code == 0
     trained = json.loads(capsys.readouterr().out)
     assert trained["steps"] == 3 and (run_dir / "model.safetensors").is_file()
@@ -144,6 +144,7 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     assert main(["eval", "retrieval", "--run", str(tmp_path / "missing"), *common]) == 1
     assert main(["eval", "retrieval", "--run", str(run_dir), "--protocol", "most", *common]) == 1
     assert main(["train", "retrieval", "-o", str(run_dir), "--steps", "0", *common]) == 1
+    assert main(["train", "retrieval", "-o", str(run_dir), "--steps", "1", "--views", "smpl24,robot", *common]) == 1
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert main(["train", "retrieval", "-o", str(tmp_path / "busy"), "--steps", "1", *common]) == 1
@@ -152,7 +153,7 @@ def test_train_and_eval_commands(shared_data, cache_dir, tmp_path, capsys):
     before = (run_dir / "model.safetensors").read_bytes()
     assert main(["train", "retrieval", "-o", str(run_dir), "--encoder", "patches", "--steps", "1", "--layers", "1",
                  "--d-model", "32", "--batch-size", "8", "--captions-per-label", "6", "--sources", "bandai1,cmu131",
-                 "--threads", "1", "--no-eval", *common]) == 0  # fmt: skip
+                 "--views", "none", "--threads", "1", "--no-eval", *common]) == 0  # fmt: skip
     capsys.readouterr()
     assert json.loads((run_dir / "config.json").read_text())["encoder"] == "patches"
     assert (run_dir / "model.safetensors").read_bytes() != before
