@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 import bpy
 import numpy as np
@@ -253,3 +254,10 @@ def test_cancel_shows_progress_then_stops_the_job(addon, clean_scene, text_prefs
     wait_jobs(120)
     assert job.state == "cancelled" and clean_scene.baton.pending_action is None
     assert obj.animation_data.action == idle and [a.name for a in bpy.data.actions] == ["Idle"]
+    client = addon.server.make_client(text_prefs.backend_url, text_prefs.token)
+    remote = [j for j in client.jobs() if j["kind"] == "generate"][-1]
+    deadline = time.monotonic() + 120  # cancellation is cooperative: the server stops at its next progress step
+    while remote["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        remote = client.status(remote["id"])
+    assert remote["state"] == "cancelled", "the backend's generate job stops too"
