@@ -23,6 +23,7 @@ from backend.errors import BatonError, NotAvailableError
 COMMANDS: dict[str, str] = {
     "demo": "music -> conductor -> rigs -> .blend + .mp4 + plot (embedded, no server)",
     "conduct": "generate a conductor's performance from an audio file",
+    "generate": "generate a motion from text onto a rig",
     "retarget": "retarget a motion onto another skeleton or rig",
     "search": "search the motion library by text, motion or video",
     "serve": "run the local backend (HTTP on 127.0.0.1)",
@@ -36,7 +37,9 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         {"import": "import BVH / npz / HumanML3D files", "stats": "clip counts and sizes"},
     ),
     "eval": ("evaluation metrics as JSON", {"conductor": "BC, FGD, diversity, ...", "retrieval": "R@k, MedR",
-                                            "video": "video search R@k on rendered clips"}),
+                                            "video": "video search R@k on rendered clips",
+                                            "t2m": "text-to-motion FID, R-precision, content accuracy",
+                                            "voice": "voice commands: content accuracy, text / end2end / cascaded"}),
     "bench": (
         "benchmarks as JSON",
         {
@@ -45,12 +48,17 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "serve": "server overhead and throughput",
             "addon": "add-on end-to-end timing",
             "search": "search latency and ANN recall",
+            "voice": "spoken instruction -> motion samples/s, end-to-end vs cascaded",
+            "t2m": "text-to-motion latency, torch vs onnxruntime",
             "render": "avatar renderer frames/s and a resumed batch (Ray)",
         },
     ),
-    "train": ("train models", {"conductor": "the diffusion conductor", "retrieval": "text/motion retrieval"}),
+    "train": ("train models", {"conductor": "the diffusion conductor", "retrieval": "text/motion retrieval",
+                               "speech": "the end-to-end speech condition (memory-retrieval attention)",
+                               "t2m": "the text-to-motion generator"}),
     "export": ("export models", {"onnx": "ONNX export of the conductor"}),
-    "data": ("build training corpora", {"render": "rendered avatar clips: text-video-motion dataset"}),
+    "data": ("build training corpora", {"speech": "spoken-instruction corpus (TTS voices, sox augmentation)",
+                                        "render": "rendered avatar clips: text-video-motion dataset"}),
     "models": ("manage model weights", {"import-virtualconductor": "convert an official M2S-GAN checkpoint"}),
 }
 

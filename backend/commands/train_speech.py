@@ -15,8 +15,8 @@ import sys
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus", help="an encoded spoken-instruction corpus folder")
     parser.add_argument("-o", "--output", required=True, help="run folder (speech.pt, speech.json, log.jsonl)")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--t2m-run", default=None, help="text-to-motion run folder (vq.pt, mask.pt)")
     parser.add_argument("--t2m-data", default=None, help="its HumanML3D-layout dataset folder (index.json)")

@@ -1,13 +1,16 @@
 """End-to-end speech condition: frozen Whisper encoder states -> memory-retrieval attention -> the text generator's
 condition vector, no transcript in between (the audio-instruction paper's module, ../shared/DESIGN.md §6).
 
-:class:`MemoryRetrievalAttention` — ``M = 256`` learnable memory tokens of dimension ``d = 512`` act as queries
-that retrieve from the speech states (keys / values)::
+:class:`MemoryRetrievalAttention` — ``M = 256`` learnable memory tokens of dimension ``d = 512`` form a key / value
+memory that every speech state queries (retrieval), then the retrieved states are pooled into the condition::
 
-    X = LN(W_in S)                       S: (B, T, 384) encoder states, X: (B, T, d)
-    H = LN(Mem + MHA(q=Mem, k=X, v=X))   Mem: (M, d), key padding masked, H: (B, M, d)
-    H = H + FF(LN(H)); H = TransformerLayer(H)
-    c = normalize(W_out mean_m H)        c: (B, 384), the condition of the masked / residual transformers
+    X = LN(W_in avgpool_p(S)) + P        S: (B, T, 384) encoder states (40 ms each), pooled by p = 4 (160 ms)
+    H = LN(X + MHA(q=X, k=Mem, v=Mem))   Mem: (M, d) memory tokens, H: (B, T/p, d)
+    H = H + FF(LN(H))
+    c = normalize(W_out masked_mean_t H) c: (B, 384), the condition of the masked / residual transformers
+
+(Queries are the speech states so the cost grows with the utterance, not with ``M x T``; padding states are
+masked out of the mean, and a batch is cut to its longest utterance.)
 
 The condition ``c`` lives in the space of the L2-normalised all-MiniLM-L6-v2 sentence embedding that the text
 generator's transformers (``models.instruct``) were trained on, so the same transformers take it as their
@@ -48,46 +51,71 @@ CHECKPOINT_FORMAT = "baton-speech-1"
 
 @dataclass
 class SpeechConditionConfig:
-    """Sizes of the end-to-end condition module (paper: 256 memory tokens, dim 512, condition drop 0.2)."""
+    """Sizes of the end-to-end condition module (paper: 256 memory tokens, dim 512, condition drop 0.2).
+
+    ``pool``: extra average pooling of the stored 40 ms states (4 -> 160 ms); ``max_states``: stored states per
+    window (10 s at 40 ms)."""
 
     state_dim: int = 384
     dim: int = 512
     memory_tokens: int = 256
     heads: int = 8
-    feedforward: int = 1024
+    feedforward: int = 512
     dropout: float = 0.1
     cond_dim: int = 384
     cond_drop: float = 0.2
     max_states: int = 250
+    pool: int = 4
 
 
 class MemoryRetrievalAttention(nn.Module):
-    """Speech states ``(B, T, state_dim)`` + padding mask -> condition ``(B, cond_dim)`` (module docstring)."""
+    """Speech states ``(B, T, state_dim)`` + valid lengths -> condition ``(B, cond_dim)`` (module docstring)."""
 
     def __init__(self, config: SpeechConditionConfig):
         super().__init__()
         self.config = c = config
         self.inp = nn.Sequential(nn.Linear(c.state_dim, c.dim), nn.LayerNorm(c.dim))
-        self.positions = nn.Parameter(torch.randn(c.max_states, c.dim) * 0.02)
+        self.positions = nn.Parameter(torch.randn(-(-c.max_states // c.pool), c.dim) * 0.02)
         self.memory = nn.Parameter(torch.randn(c.memory_tokens, c.dim) * 0.02)
-        self.retrieve = nn.MultiheadAttention(c.dim, c.heads, dropout=c.dropout, batch_first=True)
+        self.q, self.k, self.v, self.o = (nn.Linear(c.dim, c.dim) for _ in range(4))
+        self.attn_drop = nn.Dropout(c.dropout)
         self.norm = nn.LayerNorm(c.dim)
         self.ff = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, c.feedforward), nn.GELU(),
                                 nn.Dropout(c.dropout), nn.Linear(c.feedforward, c.dim))  # fmt: skip
-        self.mix = nn.TransformerEncoderLayer(c.dim, c.heads, c.feedforward, c.dropout, activation="gelu",
-                                              batch_first=True, norm_first=True)  # fmt: skip
         self.out = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, c.cond_dim))
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``states (B, T, state_dim)`` float, ``lengths (B,)`` valid states -> ``(B, cond_dim)`` unit vectors."""
-        b, t, _ = states.shape
-        x = self.inp(states) + self.positions[:t]
-        padding = torch.arange(t, device=states.device)[None] >= lengths.clamp(min=1)[:, None]
-        mem = self.memory.expand(b, -1, -1)
-        retrieved, _ = self.retrieve(mem, x, x, key_padding_mask=padding, need_weights=False)
-        h = self.norm(mem + retrieved)
-        h = self.mix(h + self.ff(h))
-        return F.normalize(self.out(h.mean(dim=1)), dim=-1)
+        c = self.config
+        lengths = lengths.clamp(min=1, max=states.shape[1])
+        t = int(lengths.max())
+        t = -(-t // c.pool) * c.pool
+        x = states[:, :t]
+        if x.shape[1] < t:
+            x = F.pad(x, (0, 0, 0, t - x.shape[1]))
+        valid = (torch.arange(t, device=states.device)[None] < lengths[:, None]).to(x.dtype)
+        b = x.shape[0]
+        count = valid.reshape(b, t // c.pool, c.pool).sum(-1)  # (B, T/p) valid states per pooled state
+        x = (x * valid[..., None]).reshape(b, t // c.pool, c.pool, -1).sum(2) / count.clamp(min=1)[..., None]
+        keep = count > 0
+        x = self.inp(x) + self.positions[: x.shape[1]]
+        h = self.norm(x + self.retrieve(x))
+        h = h + self.ff(h)
+        w = keep.to(h.dtype)[..., None]
+        pooled = (h * w).sum(1) / w.sum(1).clamp(min=1)
+        return F.normalize(self.out(pooled), dim=-1)
+
+    def retrieve(self, x: torch.Tensor) -> torch.Tensor:
+        """Multi-head attention of queries ``x (B, T, d)`` over the memory (keys / values projected once, not per
+        batch item) -> ``(B, T, d)``."""
+        c = self.config
+        b, t, d = x.shape
+        dh = d // c.heads
+        q = self.q(x).reshape(b, t, c.heads, dh).transpose(1, 2)  # (B, h, T, dh)
+        k = self.k(self.memory).reshape(-1, c.heads, dh).transpose(0, 1)  # (h, M, dh)
+        v = self.v(self.memory).reshape(-1, c.heads, dh).transpose(0, 1)
+        weights = self.attn_drop(torch.softmax(q @ k.transpose(1, 2) / math.sqrt(dh), dim=-1))  # (B, h, T, M)
+        return self.o((weights @ v).transpose(1, 2).reshape(b, t, d))
 
 
 def save_speech_condition(path: str | os.PathLike, model: MemoryRetrievalAttention, extra: dict | None = None) -> Path:
@@ -125,8 +153,8 @@ def load_speech_condition(path: str | os.PathLike, device: str = "cpu") -> tuple
 class SpeechTrainConfig:
     """Training of the speech condition (saved in ``speech.json`` beside the weights)."""
 
-    steps: int = 3000
-    batch: int = 64
+    steps: int = 600
+    batch: int = 32
     lr: float = 3e-4
     warmup: int = 100
     temperature: float = 0.05
@@ -218,12 +246,12 @@ def train_speech_condition(corpus: str | os.PathLike, output: str | os.PathLike,
         logits = cond @ vocab_emb[uniq].T / train.temperature
         nce = F.cross_entropy(logits, inverse)
         loss = align + train.nce_weight * nce
-        info = {"align": round(float(align), 4), "nce": round(float(nce), 4)}
+        info = {"align": round(align.item(), 4), "nce": round(nce.item(), 4)}
         if gen is not None and step % train.gen_every == 0:
             g_loss = gen(cond, pick.numpy())
             if g_loss is not None:
                 loss = loss + train.gen_weight * g_loss
-                info["gen"] = round(float(g_loss), 4)
+                info["gen"] = round(g_loss.item(), 4)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -4,9 +4,10 @@ decoding against a JSGF grammar of motion instructions.
 Open-vocabulary pocketsphinx decodes synthetic speech poorly; a command grammar decodes it well
 (../shared/DESIGN.md §8). The grammar (:func:`motion_grammar`) is built from the motion vocabulary: optional filler
 and lead-in ("could you make her", "I'd like him to", ...), one content verb phrase
-(:data:`models.retrieval.captions.CONTENT_PHRASES`, "the" also as his / her / their / its) and an optional style
-phrase (:data:`models.retrieval.captions.STYLE_PHRASES`). Alternatives with words outside the bundled dictionary are
-left out. Digital silence gets ~1e-3 dither (pocketsphinx misbehaves on exact zeros).
+(:data:`models.retrieval.captions.CONTENT_PHRASES`, "the" also as his / her / their / its), an optional style
+phrase (:data:`models.retrieval.captions.STYLE_PHRASES`) and optionally a second action ("... and wave her right
+hand"). Alternatives with words outside the bundled dictionary are left out. Digital silence gets ~1e-3 dither
+(pocketsphinx misbehaves on exact zeros).
 
 Confidence: a grammar forces every sound into some instruction, so the acoustic fit is checked against an
 unconstrained phone loop on the same audio: ``log(grammar path score / phone-loop path score)`` (pocketsphinx's
@@ -59,7 +60,8 @@ def motion_grammar(dictionary: set[str] | None = None) -> str:
     styles = sorted({s for adv, adj in STYLE_PHRASES.values() for s in adv if ok(s)})
     leads = sorted({lead.format(w=w, s=s) for lead in _LEADS for w, s in _WHO if ok(lead.format(w=w, s=s))})
     return ("#JSGF V1.0;\ngrammar motion;\n"
-            "public <command> = [<filler>] [<lead>] <action> [<style>] [please | go | for me];\n"
+            "public <command> = [<filler>] [<lead>] <action> [<style>] [and [then] <action> [<style>]] "
+            "[please | go | for me];\n"
             f"<filler> = {' | '.join(f for f in _FILLERS if ok(f))};\n"
             f"<lead> = {' | '.join(leads)};\n"
             f"<action> = {' | '.join(actions)};\n"
