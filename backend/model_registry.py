@@ -42,6 +42,8 @@ class ModelSpec:
         available: ``available(settings) -> (bool, detail)``, cheap: are the weights present (for the configured
             runtime)?
         uses_device: whether inference runs on the configured device (then jobs hold its lock).
+        runtime_of: ``runtime_of(instance) -> {"device", "runtime", "providers"}`` for an instance whose networks sit
+            inside it (the library's retrieval model); default :func:`instance_runtime`.
     """
 
     name: str
@@ -49,6 +51,7 @@ class ModelSpec:
     loader: Callable[[Settings, str], Any]
     available: Callable[[Settings], tuple[bool, str]] = field(default=lambda settings: (True, "no weights needed"))
     uses_device: bool = True
+    runtime_of: Callable[[Any], dict] | None = None
 
 
 class ModelRegistry:
@@ -177,7 +180,7 @@ class ModelRegistry:
                 available, detail = spec.available(self.settings)
             except Exception as exc:  # a broken availability check is reported, not raised
                 available, detail = False, f"{type(exc).__name__}: {exc}"
-            running = instance_runtime(instances[name]) if name in instances else {}
+            running = self._runtime_of(name, instances[name]) if name in instances else {}
             out[name] = {"kind": spec.kind, "available": bool(available), "detail": str(detail),
                          "loaded": name in instances, "device": running.get("device"),
                          "runtime": running.get("runtime"), "providers": running.get("providers", [])}  # fmt: skip
@@ -188,11 +191,17 @@ class ModelRegistry:
         onnxruntime) and ``in_use`` (what the sessions of the loaded models really run on, ``session.get_providers()``
         in order of first use; empty while no ONNX model is loaded)."""
         with self._lock:
-            instances = [self._instances[name] for name in sorted(self._instances)]
+            instances = [(name, self._instances[name]) for name in sorted(self._instances)]
         in_use: list[str] = []
-        for instance in instances:
-            in_use += [p for p in instance_runtime(instance)["providers"] if p not in in_use]
+        for name, instance in instances:
+            in_use += [p for p in self._runtime_of(name, instance)["providers"] if p not in in_use]
         return {"available": available_onnx_providers(), "in_use": in_use}
+
+    def _runtime_of(self, name: str, instance: Any) -> dict:
+        spec = self._specs[name]
+        found = spec.runtime_of(instance) if spec.runtime_of is not None else instance_runtime(instance)
+        return {"device": found.get("device"), "runtime": found.get("runtime"),
+                "providers": list(found.get("providers") or [])}  # fmt: skip
 
 
 def cuda_device_count() -> int:

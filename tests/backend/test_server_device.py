@@ -185,3 +185,52 @@ def test_runtime_onnx_serves_diffusion_through_onnxruntime(onnx_server, shared_d
     assert served.positions.shape == reference.positions.shape == (features.num_motion_frames, 13, 2)
     assert np.abs(served.positions - reference.positions).max() < 1e-3
     assert np.abs(np.diff(served.positions[:, 10], axis=0)).sum() > 0.1  # the baton hand moves
+
+
+def test_the_library_embedder_loads_on_the_server_device(monkeypatch, tmp_path: Path):
+    """The retrieval model is built by ``load_retrieval_model(run_dir, device=<the server's device>)`` on the first
+    search (not when the library opens), and ``/capabilities`` reports its parameters' device once loaded."""
+    import torch
+
+    import models.retrieval.model as retrieval_model
+    from backend.library import open_library
+    from models.retrieval.model import RetrievalConfig, RetrievalModel
+
+    torch.manual_seed(0)
+    model_dir = RetrievalModel(RetrievalConfig()).save(tmp_path / "retrieval")
+    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
+    open_library(url).close()  # an empty library that exists
+    received = []
+    real = retrieval_model.load_retrieval_model
+
+    def spy(run_dir, device="cpu"):
+        received.append((Path(run_dir), device))
+        return real(run_dir, device="cpu") if device == "cpu" else _FakeRetrieval()
+
+    monkeypatch.setattr(retrieval_model, "load_retrieval_model", spy)
+    settings = Settings(token=TOKEN, work_dir=tmp_path, library_url=url, retrieval_model=str(model_dir))
+    registry = ModelRegistry(settings, default_model_specs())
+    library = registry.get("library")
+    assert received == [] and registry.describe()["library"]["device"] is None  # opening loads no encoder
+    assert library.search_text("a person walks", k=3) == []  # an empty library: no hits, but the model ran
+    assert received == [(model_dir, "cpu")]
+    info = registry.describe()["library"]
+    assert (info["device"], info["runtime"], info["providers"]) == ("cpu", "torch", [])
+
+    _gpus(monkeypatch, 2)
+    registry = ModelRegistry(Settings(token=TOKEN, work_dir=tmp_path, library_url=url, device="cuda:1",
+                                      retrieval_model=str(model_dir)), default_model_specs())  # fmt: skip
+    assert registry.get("library").embedder.model_key == "fake@1"
+    assert received[-1] == (model_dir, "cuda:1")
+
+
+class _FakeRetrieval:
+    """Stands in for a retrieval model on a GPU this machine does not have (only its key is read)."""
+
+    model_key, dim = "fake@1", 4
+
+    def embed_text(self, texts):
+        return np.ones((len(texts), 4), np.float32)
+
+    def embed_motion(self, motions):
+        return np.ones((len(motions), 4), np.float32)
