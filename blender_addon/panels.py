@@ -146,11 +146,11 @@ class BATON_PT_generate_text(bpy.types.Panel):
         layout.use_property_split = True
         layout.use_property_decorate = False
         column = layout.column(align=True)
-        row = column.row(align=True)
-        row.prop(settings, "text_auto_duration", text="Auto")
-        sub = row.row(align=True)
+        sub = column.column(align=True)
         sub.active = not settings.text_auto_duration
-        sub.prop(settings, "text_seconds", text="")
+        sub.prop(settings, "text_seconds")
+        column.prop(settings, "text_auto_duration")
+        column = layout.column(align=True)
         column.prop(settings, "text_seed")
         column.prop(settings, "text_samples")
         column.prop(settings, "text_guidance")
