@@ -4,6 +4,8 @@ Each item is one full request: read + check the audio, understand it (end-to-end
 attention; cascaded: Whisper transcription, which pads to Whisper's 30 s window, + the MiniLM text embedding), then
 generate one ``--seconds`` motion with the same generator, seed and guidance (generation is the same work on both
 paths). Inputs: ``--audio`` files, else instructions synthesised with espeak-ng / flite into a temporary folder.
+Without ``--weights`` and without installed text-to-motion weights, an untrained generator of the default
+architecture (``models.instruct.train.TrainConfig``) is timed: the same cost, not a meaningful motion.
 Reports samples/s per path, the understanding time alone, and the ratio end-to-end / cascaded (the paper: 2.70 vs
 1.51 samples/s, +78 %). Items a path refuses ("I did not understand") are counted and timed all the same.
 """
@@ -46,6 +48,26 @@ def _synthesise(folder: Path, count: int) -> list[Path]:
             for i in range(count)]
 
 
+def _untrained_default(folder: Path) -> Path:
+    """An untrained text-to-motion run of the default architecture in ``folder`` (timing only)."""
+    import torch
+
+    from models.instruct import networks as nets
+    from models.instruct.train import TrainConfig
+
+    cfg = TrainConfig()
+    torch.manual_seed(0)
+    vq = nets.RVQVAE(cfg.vq)
+    vq.train()
+    vq(torch.randn(4, 64, cfg.vq.input_dim))  # k-means initialises the codebooks
+    stats = {"mean": torch.zeros(cfg.vq.input_dim), "std": torch.full((cfg.vq.input_dim,), 0.1)}
+    nets.save_network(folder / "vq.pt", "vq", vq.eval(), stats)
+    nets.save_network(folder / "mask.pt", "mask", nets.MaskedTransformer(cfg.transformer))
+    nets.save_network(folder / "residual.pt", "residual", nets.ResidualTransformer(cfg.transformer))
+    nets.save_network(folder / "length.pt", "length", nets.LengthEstimator(cfg.length))
+    return folder
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -55,13 +77,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.items < 1 or args.repeats < 1:
         raise ValueError("--items and --repeats must be >= 1")
+    from models.instruct import WeightsNotAvailable
+
     torch.set_num_threads(max(1, args.threads))
-    generator = load_text_to_motion(args.weights)
-    instructor = SpeechInstructor(generator, whisper_model=args.whisper_model, speech_weights=args.speech_weights,
-                                  threads=args.threads)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="baton-bench-voice-") as tmp:
+        weights = "installed" if args.weights is None else str(args.weights)
+        try:
+            generator = load_text_to_motion(args.weights)
+        except WeightsNotAvailable:
+            if args.weights is not None:
+                raise
+            print("bench voice: no text-to-motion weights installed; timing an untrained default-architecture "
+                  "generator (same cost)", file=sys.stderr)  # fmt: skip
+            generator = load_text_to_motion(_untrained_default(Path(tmp)))
+            weights = "untrained-default"
         files = [Path(a) for a in args.audio] if args.audio else _synthesise(Path(tmp), args.items)
         clips = [load_instruction(f) for f in files]
+    instructor = SpeechInstructor(generator, whisper_model=args.whisper_model, speech_weights=args.speech_weights,
+                                  threads=args.threads)  # fmt: skip
     # warm up both paths (model loading, first-call allocations) outside the timing
     for path in ("end2end", "cascaded"):
         try:
@@ -71,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         except SpeechNotUnderstood:
             pass
     result: dict = {"items": len(clips), "repeats": args.repeats, "seconds": args.seconds, "threads": args.threads,
+                    "t2m_weights": weights,
                     "whisper_model": str(instructor.whisper().model_dir), "paths": {}}  # fmt: skip
     for path in ("end2end", "cascaded"):
         understand, refused, started = 0.0, 0, time.perf_counter()

@@ -7,6 +7,11 @@ Per split (default ``test_voice``: the held-out voice, clean, and ``test_voice_s
 transcripts' WER against the spoken text, and the end-to-end nearest caption's content top-1 (judge-free). Items
 are the split's utterances whose content the generator's dataset has (``--dataset``), a deterministic subset of
 ``--max-items``; each motion is ``--seconds`` long, seed = item index, the same for every condition.
+
+``--conditions-only`` skips generation and the judge: it scores the three *conditions* themselves — the content of
+the caption nearest (cosine, MiniLM space, among every caption of the corpus) to the text's embedding, to the
+end-to-end condition and to the cascaded transcript's embedding — the part that differs between the conditions
+(the generator after it is the same).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ log = logging.getLogger("baton.eval.voice")
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus", help="a spoken-instruction corpus folder (baton data speech build)")
-    parser.add_argument("--dataset", type=Path, required=True, help="the generator's HumanML3D-layout dataset "
-                        "(index.json: which contents it knows)")  # fmt: skip
+    parser.add_argument("--dataset", type=Path, default=None, help="the generator's HumanML3D-layout dataset "
+                        "(index.json: which contents it knows); required unless --conditions-only")  # fmt: skip
+    parser.add_argument("--conditions-only", action="store_true", help="score the conditions, no generation")
     parser.add_argument("--splits", default="test_voice,test_voice_snr10")
     parser.add_argument("--max-items", type=int, default=60, help="items per split")
     parser.add_argument("--min-clips", type=int, default=50, help="contents with fewer dataset clips are skipped")
@@ -67,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from models.speech.corpus import read_manifest
 
     torch.set_num_threads(max(1, args.threads))
+    if args.conditions_only:
+        return _conditions_only(args)
+    if args.dataset is None:
+        raise ValueError("--dataset is required (or use --conditions-only)")
     started = time.monotonic()
     index = json.loads((args.dataset / "index.json").read_text())
     counts: dict[str, int] = {}
@@ -128,6 +138,68 @@ def run(args: argparse.Namespace) -> int:
                 out[cond]["refused"] = round(100.0 * refused[cond] / len(rows), 2)
         out["cascaded"]["wer"] = round(100.0 * edits / max(1, words), 2)
         out["end2end"]["nearest_caption_content_top1"] = round(100.0 * nearest_hits / len(rows), 2)
+        result["splits"][split] = out
+    result["seconds_total"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+def _conditions_only(args: argparse.Namespace) -> int:
+    """``--conditions-only`` (module docstring)."""
+    from backend.instruct.speech import SpeechInstructor, SpeechNotUnderstood
+    from models.speech.audio import load_instruction
+    from models.speech.corpus import read_manifest
+
+    started = time.monotonic()
+    instructor = SpeechInstructor(None, whisper_model=args.whisper_model, speech_weights=args.speech_weights,
+                                  threads=args.threads)  # fmt: skip
+    rows_all = read_manifest(args.corpus)
+    vocab = sorted({r["caption"] for r in rows_all})
+    content_of = {r["caption"]: r["content"] for r in rows_all}
+    vocab_emb = instructor.embed(vocab)
+
+    def nearest_content(emb) -> str:
+        return content_of[vocab[int((emb @ vocab_emb.T).argmax())]]
+
+    result: dict = {"corpus": str(args.corpus), "mode": "conditions-only", "vocabulary": len(vocab), "splits": {}}
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        rows = [r for r in rows_all if r["split"] == split]
+        rows = [rows[i] for i in sorted(np.random.default_rng(0).permutation(len(rows))[: args.max_items])]
+        if not rows:
+            raise ValueError(f"{args.corpus}: split {split!r} is empty")
+        hits = {"text": 0, "end2end": 0, "cascaded": 0}
+        refused = {"end2end": 0, "cascaded": 0}
+        timing = {"end2end": 0.0, "cascaded": 0.0}
+        edits = words = 0
+        text_emb = instructor.embed([r["oral"] for r in rows])
+        for i, row in enumerate(rows):
+            hits["text"] += nearest_content(text_emb[i]) == row["content"]
+            clip = load_instruction(Path(args.corpus) / row["wav"])
+            for path in ("end2end", "cascaded"):
+                t0 = time.perf_counter()
+                try:
+                    u = instructor.prompt_for(clip, path)
+                except SpeechNotUnderstood:
+                    refused[path] += 1
+                    timing[path] += time.perf_counter() - t0
+                    if path == "cascaded":
+                        n = len(row["oral"].split())
+                        edits, words = edits + n, words + n
+                    continue
+                emb = u.condition if path == "end2end" else instructor.embed([u.transcript])[0]
+                timing[path] += time.perf_counter() - t0
+                hits[path] += nearest_content(emb) == row["content"]
+                if path == "cascaded":
+                    e, n = word_error_rate(row["oral"], u.transcript or "")
+                    edits, words = edits + e, words + n
+            if i % 20 == 0:
+                log.info("%s: %d/%d", split, i + 1, len(rows))
+        n = len(rows)
+        out = {"items": n, **{c: {"content_top1": round(100.0 * h / n, 2)} for c, h in hits.items()}}
+        for path in refused:
+            out[path]["refused"] = round(100.0 * refused[path] / n, 2)
+            out[path]["understand_ms"] = round(1000 * timing[path] / n, 1)
+        out["cascaded"]["wer"] = round(100.0 * edits / max(1, words), 2)
         result["splits"][split] = out
     result["seconds_total"] = round(time.monotonic() - started, 1)
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))

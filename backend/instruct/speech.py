@@ -55,6 +55,7 @@ class Understanding:
         confidence: the numbers the refusal rules read (``avg_logprob``, ``no_speech_prob``, ``caption_cosine``).
         engine: ``whisper`` | ``pocketsphinx`` | ``memory-retrieval``.
         seconds: how long understanding took.
+        condition: the end-to-end condition ``(384,)`` torch tensor (``None`` for cascaded).
     """
 
     path: str
@@ -64,6 +65,12 @@ class Understanding:
     confidence: dict[str, float] = field(default_factory=dict)
     engine: str = ""
     seconds: float = 0.0
+    condition: Any = field(default=None, repr=False)
+
+
+def _public(understanding: Understanding) -> dict[str, Any]:
+    """What a report / the motion's metadata shows of an :class:`Understanding` (no prompt key, no tensor)."""
+    return {k: v for k, v in asdict(understanding).items() if k not in ("prompt", "condition")}
 
 
 def _not_understood(exc: Exception) -> SpeechNotUnderstood:
@@ -74,7 +81,8 @@ class SpeechInstructor:
     """Turns a checked recording into a generator prompt, by either path (module docstring).
 
     Args:
-        generator: a :class:`models.instruct.TextToMotion`.
+        generator: a :class:`models.instruct.TextToMotion`, or ``None`` to only understand (:meth:`prompt_for`
+            then returns the end-to-end condition in ``Understanding.condition`` instead of registering a prompt).
         whisper_model: a faster-whisper model folder (default: ``$BATON_WHISPER_MODEL`` or the bundled tiny.en).
         speech_weights: an end-to-end ``speech.pt`` (default: the shipped ``models/speech/weights/default``).
         threads: CPU threads for Whisper.
@@ -93,6 +101,7 @@ class SpeechInstructor:
         self._module = None
         self._vocab: list[str] = []
         self._vocab_emb = None
+        self._encoder = None
 
     # -- models ---------------------------------------------------------------------------------------------------
     def whisper(self):
@@ -120,7 +129,6 @@ class SpeechInstructor:
     def module(self):
         """The end-to-end condition module and its caption vocabulary (``NotAvailableError`` without weights)."""
         if self._module is None:
-            import torch
 
             from models.speech.end2end import load_speech_condition
 
@@ -130,8 +138,20 @@ class SpeechInstructor:
             self._module, payload = load_speech_condition(self._weights)
             self._vocab = list(payload.get("vocabulary") or [])
             if self._vocab:
-                self._vocab_emb = torch.from_numpy(np.asarray(self.generator.embed(self._vocab).cpu().numpy()))
+                self._vocab_emb = self.embed(self._vocab)
         return self._module
+
+    def embed(self, texts: list[str]):
+        """``(N, 384)`` MiniLM sentence embeddings (the generator's, or a sentence encoder's without generator)."""
+        import torch
+
+        if self.generator is not None:
+            return self.generator.embed(texts).cpu()
+        if self._encoder is None:
+            from models.retrieval.text import SentenceEncoder
+
+            self._encoder = SentenceEncoder()
+        return torch.from_numpy(self._encoder.encode(list(texts)))
 
     # -- understanding -------------------------------------------------------------------------------------------
     def condition(self, audio: np.ndarray) -> tuple[Any, dict[str, float], str | None]:
@@ -181,9 +201,10 @@ class SpeechInstructor:
         if path == "end2end":
             cond, confidence, nearest = self.condition(audio)
             key = f"(spoken) {nearest or 'instruction'}"
-            self.generator._cache[key] = cond[0].to(self.generator.device)  # the generator's embedding cache
+            if self.generator is not None:
+                self.generator._cache[key] = cond[0].to(self.generator.device)  # the generator's embedding cache
             return Understanding(path, key, None, nearest, confidence, "memory-retrieval",
-                                 round(time.perf_counter() - started, 3))  # fmt: skip
+                                 round(time.perf_counter() - started, 3), cond[0])  # fmt: skip
         vocabulary = motion_vocabulary()
         if self.has_whisper():
             transcript = self.whisper().transcribe(audio, vocabulary=vocabulary)
@@ -210,7 +231,7 @@ class SpeechInstructor:
 
     def release(self, understanding: Understanding) -> None:
         """Drop an end-to-end prompt key from the generator's cache (after generation)."""
-        if understanding.path == "end2end":
+        if understanding.path == "end2end" and self.generator is not None:
             self.generator._cache.pop(understanding.prompt, None)
 
 
@@ -241,7 +262,7 @@ def generate_from_speech(instructor: SpeechInstructor, audio: np.ndarray | str |
                                   samples=samples, guidance=guidance, rig=rig, progress=progress.sub(0.05, 1.0))
     finally:
         instructor.release(understanding)
-    info = {k: v for k, v in asdict(understanding).items() if k != "prompt"}
+    info = _public(understanding)
     for r in results:
         r["motion"].metadata = {**r["motion"].metadata, "speech": info}
     return results, understanding
@@ -292,7 +313,7 @@ def run_generate(args: argparse.Namespace) -> int:
     report = {"outputs": [str(p) for p in written], "rig": rig, "samples": len(results), "seed": args.seed,
               "guidance": args.guidance, "frames": motion.num_frames, "fps": motion.fps,
               "duration_s": round(motion.duration_s, 3),
-              "speech": {k: v for k, v in asdict(understanding).items() if k != "prompt"},
+              "speech": _public(understanding),
               "timings_s": {"load": round(loaded - started, 3), "generate": round(generated - loaded, 3),
                             "write": round(time.perf_counter() - generated, 3)}}  # fmt: skip
     if args.json:
