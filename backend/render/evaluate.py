@@ -68,7 +68,7 @@ def evaluate_dataset(dataset: str | Path, embedder, split: str | None = "test", 
     Raises:
         FileNotFoundError: no ``manifest.jsonl``; ValueError: an empty split.
     """
-    from models.video.pose import VideoError, extract_pose, pose_to_motion
+    from models.video.pose import VideoError, extract_poses, pose_to_motion
 
     root = Path(dataset)
     entries = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines() if line.strip()]
@@ -82,17 +82,17 @@ def evaluate_dataset(dataset: str | Path, embedder, split: str | None = "test", 
     text_vectors = np.asarray(embedder.embed_text([e["captions"][0] if e["captions"] else "" for e in entries]))
     video_vectors = np.zeros_like(motion_vectors)
     found = 0
-    for index, entry in enumerate(entries):
+    poses = extract_poses([root / e["video"] for e in entries], fps=pose_fps or motions[0].fps, max_seconds=60.0)
+    for index, (entry, pose) in enumerate(zip(entries, poses, strict=True)):
         try:
-            pose = extract_pose(root / entry["video"], fps=pose_fps or motions[index].fps, max_seconds=60.0)
+            if pose is None:
+                raise VideoError("the video could not be opened")
             query = pose_to_motion(pose, min_seconds=0.75)
         except VideoError as exc:
             log.info("%s: %s", entry["key"], exc)
             continue
         video_vectors[index] = embedder.embed_motion([query])[0]
         found += 1
-        if (index + 1) % 10 == 0:
-            log.info("pose front end: %d/%d videos", index + 1, len(entries))
     video_motion = video_vectors @ motion_vectors.T
     return {
         "items": len(entries),

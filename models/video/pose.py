@@ -176,6 +176,36 @@ def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float 
             return {k: data[k] for k in data.files}
 
 
+def extract_poses(paths: list[str | os.PathLike], fps: float = 10.0, max_seconds: float = 180.0,
+                  timeout_s: float = 3600.0) -> list[dict[str, np.ndarray] | None]:
+    """:func:`extract_pose` for many videos in one MediaPipe process (start-up paid once); ``None`` for a video that
+    could not be opened.
+
+    Raises:
+        PoseUnavailableError: no pose environment; VideoError: the pose process failed as a whole.
+    """
+    import json
+
+    python = pose_python()
+    with tempfile.TemporaryDirectory(prefix="baton-pose-") as tmp:
+        outputs = [Path(tmp) / f"pose{i}.npz" for i in range(len(paths))]
+        jobs = Path(tmp) / "jobs.json"
+        jobs.write_text(json.dumps([[str(p), str(o), fps, max_seconds] for p, o in zip(paths, outputs, strict=True)]))
+        env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        done = subprocess.run([str(python), str(SCRIPT), "--batch", str(jobs)], capture_output=True, text=True,
+                              timeout=timeout_s, env=env, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise VideoError(f"pose estimation failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
+        results: list[dict[str, np.ndarray] | None] = []
+        for output in outputs:
+            if output.is_file():
+                with np.load(output) as data:
+                    results.append({k: data[k] for k in data.files})
+            else:
+                results.append(None)
+        return results
+
+
 def _runs(found: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of every stretch of ``found`` frames, bridging gaps of up to ``max_gap`` frames."""
     runs: list[tuple[int, int]] = []

@@ -1,12 +1,16 @@
-"""MediaPipe Pose over a video file (run by :mod:`models.video.pose` with ``.venv-pose``'s Python).
+"""MediaPipe Pose over video files (run by :mod:`models.video.pose` with ``.venv-pose``'s Python).
 
-Usage: ``python pose_script.py VIDEO OUT.npz FPS MAX_SECONDS``. Frames are read with OpenCV, sampled at ``FPS``
-(nearest source frame) for at most ``MAX_SECONDS``, and passed to MediaPipe's BlazePose GHUM 3D (legacy solution
-API ``mp.solutions.pose``, ``model_complexity=1``: the ``pose_landmark_full.tflite`` bundled in the mediapipe wheel;
-nothing is downloaded). ``OUT.npz`` holds, per sampled frame, ``world (F, 33, 3)`` metric landmarks (metres, origin
-between the hips, MediaPipe axes: x right, y down, z away from the camera), ``image (F, 33, 2)`` normalised image
-coordinates (y down), ``visibility (F, 33)``, NaN where no person was found, plus ``fps``, ``width``, ``height``,
-``source_fps`` and ``source_frames``. Only cv2, mediapipe, numpy and the standard library are used.
+Usage: ``python pose_script.py VIDEO OUT.npz FPS MAX_SECONDS``, or ``python pose_script.py --batch JOBS.json`` with
+a JSON list of ``[VIDEO, OUT.npz, FPS, MAX_SECONDS]`` (one process for many videos: mediapipe's import and model
+start-up are paid once; a video that cannot be opened gets no output file and the others go on).
+
+Frames are read with OpenCV, sampled at ``FPS`` (nearest source frame) for at most ``MAX_SECONDS``, and passed to
+MediaPipe's BlazePose GHUM 3D (legacy solution API ``mp.solutions.pose``, ``model_complexity=1``: the
+``pose_landmark_full.tflite`` bundled in the mediapipe wheel; nothing is downloaded). ``OUT.npz`` holds, per sampled
+frame, ``world (F, 33, 3)`` metric landmarks (metres, origin between the hips, MediaPipe axes: x right, y down, z
+away from the camera), ``image (F, 33, 2)`` normalised image coordinates (y down), ``visibility (F, 33)``, NaN where
+no person was found, plus ``fps``, ``width``, ``height``, ``source_fps`` and ``source_frames``. Only cv2, mediapipe,
+numpy and the standard library are used.
 """
 
 from __future__ import annotations
@@ -60,6 +64,14 @@ def run(video: str, output: str, fps: float, max_seconds: float) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        import json
+
+        with open(sys.argv[2]) as handle:
+            jobs = json.load(handle)
+        for video, output, fps, max_seconds in jobs:
+            print(f"{video}: exit {run(video, output, float(fps), float(max_seconds))}", flush=True)
+        sys.exit(0)
     if len(sys.argv) != 5:
-        sys.exit("usage: pose_script.py VIDEO OUT.npz FPS MAX_SECONDS")
+        sys.exit("usage: pose_script.py VIDEO OUT.npz FPS MAX_SECONDS | --batch JOBS.json")
     sys.exit(run(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))

@@ -152,3 +152,14 @@ def test_a_video_without_a_person(videos):
     assert len(pose["world"]) == 20 and np.isnan(pose["world"]).all()
     with pytest.raises(VideoError, match="no person"):
         pose_to_motion(pose)
+
+
+@pytest.mark.slow
+def test_batch_extraction_matches_single_and_skips_unreadable(videos, shared_data):
+    from models.video.pose import extract_poses
+
+    clip = shared_data / "intel_sample_videos" / "asl_gestures" / "walk.mkv"
+    single = extract_pose(clip, fps=5.0, max_seconds=2.0)
+    batch = extract_poses([clip, videos["corrupt.mp4"], videos["blank.mp4"]], fps=5.0, max_seconds=2.0)
+    assert batch[1] is None and np.isnan(batch[2]["world"]).all()
+    np.testing.assert_allclose(batch[0]["world"], single["world"], atol=1e-5)
