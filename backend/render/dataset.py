@@ -90,7 +90,8 @@ def render_batch(library_url: str, items: list[tuple[int, int]], output: str, se
                      start_s=np.float32(plan["start_s"]))  # fmt: skip
         _write_text(root / "texts" / f"{key}.txt", "\n".join(entry["captions"]) + "\n")
         entry.update({"video": f"videos/{key}.mp4", "motion": f"motions/{key}.npz", "text": f"texts/{key}.txt",
-                      "start_s": plan["start_s"], "camera": plan["camera"].tolist(), "lens_mm": plan["lens_mm"],
+                      "start_s": plan["start_s"], "camera": plan["camera"][0].tolist(), "tracking": plan["tracking"],
+                      "lens_mm": plan["lens_mm"],
                       "render_seconds": seconds / len(entries)})  # fmt: skip
         _write_text(root / "meta" / f"{key}.json", json.dumps(entry))
     return entries

@@ -107,7 +107,8 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
 
     Returns:
         ``{"matrices": (frames, S, 4, 4) float32 segment world matrices (unit sphere -> ellipsoid),
-        "colors": (S, 4) float32 RGBA, "camera": (4, 4) float32, "lens_mm", "background": RGB, "floor": RGB,
+        "colors": (S, 4) float32 RGBA, "camera": (frames, 4, 4) float32 camera-to-world per frame, "tracking"
+        (a camera following the pelvis at a fixed offset, else static), "lens_mm", "background": RGB, "floor": RGB,
         "floor_z", "light", "light_rotation", "shadows", "start_s", "positions": (frames, J, 3) float32 backend}``.
 
     Raises:
@@ -165,7 +166,8 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
     matrices[:, -1, :3, 3] = world[:, head] + np.array([0.0, 0.0, 0.3 * head_r])
     matrices[:, -1, 3, 3] = 1.0
     colors.append(np.clip(body_rgb * rng.uniform(0.8, 1.2), 0.05, 1.0))
-    # Camera: around the subject (half the renders within 45 degrees of its initial facing), framing the window.
+    # Camera: around the subject (half the renders within 45 degrees of its initial facing); half of the cameras
+    # frame the whole window from one place, half follow the pelvis at a fixed offset (a dolly shot).
     across = world[0, parts.chains[1][1]] - world[0, parts.chains[0][1]]  # right hip -> left hip
     facing = np.cross(across, np.array([0.0, 0.0, 1.0]))  # the subject's forward (left x up), Blender space
     yaw0 = np.arctan2(facing[1], facing[0])
@@ -180,12 +182,23 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
     half_fov = np.arctan(18.0 / lens)  # 36 mm sensor width
     distance = span / np.sin(half_fov) * rng.uniform(1.0, 1.25)
     direction = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)])
-    camera = _look_at(centre + distance * direction, centre)
+    tracking = bool(rng.random() < 0.5)
+    if tracking:  # a following camera: a dolly keeping its offset to the (smoothed) pelvis, so the subject stays large
+        pelvis = world[:, parts.chains[2][0]]
+        kernel = min(5, len(pelvis))
+        padded = np.pad(pelvis, ((kernel // 2, kernel - 1 - kernel // 2), (0, 0)), mode="edge")
+        target = np.stack([np.convolve(padded[:, c], np.ones(kernel) / kernel, "valid") for c in range(3)], 1)
+        target[:, 2] = centre[2]
+        body = 0.6 * height / np.sin(half_fov) * rng.uniform(1.0, 1.25)
+        camera = np.stack([_look_at(t + body * direction, t) for t in target])
+    else:  # a static camera framing the whole window
+        camera = np.repeat(_look_at(centre + distance * direction, centre)[None], settings.frames, axis=0)
     floor_z = float(lo[2])
     return {
         "matrices": matrices.astype(np.float32),
         "colors": np.concatenate([np.array(colors), np.ones((len(colors), 1))], axis=1).astype(np.float32),
         "camera": camera.astype(np.float32),
+        "tracking": tracking,
         "lens_mm": lens,
         "background": [float(v) for v in rng.uniform(0.0, 1.0, size=3)],
         "floor": [float(v) for v in rng.uniform(0.1, 0.9, size=3)],

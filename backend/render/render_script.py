@@ -2,7 +2,7 @@
 
 Usage: ``python render_script.py JOB.npz``. The job holds ``meta`` (JSON: image size, engine, and per clip its output
 folder, lens, colours, light and floor) and per clip ``matrices_i`` ``(F, S, 4, 4)`` (unit sphere -> ellipsoid world
-matrices, Blender space), ``colors_i`` ``(S, 4)`` and ``camera_i`` ``(4, 4)`` from
+matrices, Blender space), ``colors_i`` ``(S, 4)`` and ``camera_i`` ``(F, 4, 4)`` from
 :func:`backend.render.mannequin.plan_clip`. One Blender process renders every clip of the job (start-up and shader
 compilation are paid once): for each clip the scene is rebuilt, each frame's matrices are copied onto the segment
 objects and the frame is rendered to ``<output>/NNNN.png``; a line ``clip <index> done`` on stdout follows each clip.
@@ -85,7 +85,7 @@ def render_job(job_path: str) -> int:
         scene.collection.objects.link(floor)
         camera = bpy.data.objects.new("camera", camera_data)
         camera_data.lens = float(clip["lens_mm"])
-        camera.matrix_world = Matrix(job[f"camera_{index}"].astype(float).tolist())
+        cameras = job[f"camera_{index}"].astype(float).reshape(-1, 4, 4)  # per frame (or one for all)
         scene.collection.objects.link(camera)
         scene.camera = camera
         scene.world.color = tuple(clip["background"])
@@ -97,6 +97,7 @@ def render_job(job_path: str) -> int:
         for frame in range(matrices.shape[0]):
             for s, obj in enumerate(objects):
                 obj.matrix_world = Matrix(matrices[frame, s].astype(float).tolist())
+            camera.matrix_world = Matrix(cameras[min(frame, len(cameras) - 1)].tolist())
             scene.render.filepath = os.path.join(clip["output"], f"{frame:04d}.png")
             bpy.ops.render.render(write_still=True)
         seconds = time.perf_counter() - started

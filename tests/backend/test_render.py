@@ -74,13 +74,18 @@ def test_camera_sees_the_subject_and_seeds_vary(walk):
     settings = RenderSettings()
     plans = [plan_clip(walk, settings, seed=s) for s in range(6)]
     for plan in plans:
-        camera = plan["camera"].astype(np.float64)
-        centres = plan["matrices"][:, :, :3, 3].reshape(-1, 3)
-        local = (centres - camera[:3, 3]) @ camera[:3, :3]  # camera coordinates; the camera looks down -Z
-        assert (local[:, 2] < 0).all()
-        focal = plan["lens_mm"] / 36.0
-        image = local[:, :2] / -local[:, 2:3] * focal  # in image widths around the centre
-        assert (np.abs(image) < 0.5).all(), "every body part is inside the frame"
+        assert plan["camera"].shape == (settings.frames, 4, 4)
+        for frame in range(settings.frames):
+            camera = plan["camera"][frame].astype(np.float64)
+            centres = plan["matrices"][frame, :, :3, 3]
+            local = (centres - camera[:3, 3]) @ camera[:3, :3]  # camera coordinates; the camera looks down -Z
+            assert (local[:, 2] < 0).all()
+            focal = plan["lens_mm"] / 36.0
+            image = local[:, :2] / -local[:, 2:3] * focal  # in image widths around the centre
+            assert (np.abs(image) < 0.5).all(), "every body part is inside the frame"
+        if not plan["tracking"]:
+            assert (plan["camera"] == plan["camera"][:1]).all(), "a static camera does not move"
+    assert {p["tracking"] for p in plans} == {True, False}
     assert len({tuple(np.round(p["colors"][0], 3)) for p in plans}) == 6
     assert len({round(p["lens_mm"], 3) for p in plans}) == 6
     again = plan_clip(walk, settings, seed=2)
