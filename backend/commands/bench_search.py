@@ -27,8 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="an EMPTY library URL to benchmark (default: a temporary SQLite file)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise-model", choices=NOISE_MODELS, default=NOISE_MODELS[0], help="how synthetic clips "
-                        "vary around the real ones: isotropic (default; the hardest case for the index) or neighbour "
-                        "(along the real clips' own neighbour differences)")  # fmt: skip
+                        "vary around the real ones: neighbour (default: along the real clips' own differences from "
+                        "their nearest real clips) or isotropic (every dimension alike: a stress test)")  # fmt: skip
 
 
 def _embedder(path: str | None):

@@ -24,14 +24,14 @@ import hnswlib
 import numpy as np
 
 #: :func:`adaptive_ef`: the share of the index a query's candidate list covers, and its bounds.
-EF_FRACTION, EF_MIN, EF_MAX = 0.025, 200, 4000
+EF_FRACTION, EF_MIN, EF_MAX = 0.01, 200, 4000
 
 
 def adaptive_ef(k: int, size: int) -> int:
     """The HNSW query candidate-list size for ``k`` hits from an index of ``size`` items.
 
-    ``clip(ceil(EF_FRACTION * size), EF_MIN, EF_MAX)``, never below ``k``: 200 up to 8,000 items, 250 at 10,000,
-    2,500 at 100,000, 4,000 from 160,000 (module docstring for the measurements behind it).
+    ``clip(ceil(EF_FRACTION * size), EF_MIN, EF_MAX)``, never below ``k``: 200 up to 20,000 items, 1,000 at
+    100,000, 4,000 from 400,000 (module docstring for the measurements behind it).
     """
     return max(int(k), min(EF_MAX, max(EF_MIN, math.ceil(EF_FRACTION * int(size)))))
 
