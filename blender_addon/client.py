@@ -206,6 +206,14 @@ class BatonClient:
                 "target": target}  # fmt: skip
         return self._request("POST", "/jobs/generate", body)["id"]
 
+    def submit_search_video(self, video_path: str, *, k: int = 10, filters: dict | None = None, exact: bool = False,
+                            max_seconds: float = 180.0) -> str:  # fmt: skip
+        """Start a library search with a video of a person; ``video_path`` is a file the server reads (under one of
+        its allowed roots). The first ``max_seconds`` are analysed. Returns the job id."""
+        body = {"video_path": str(video_path), "k": k, "filters": filters or {}, "exact": exact,
+                "max_seconds": max_seconds}  # fmt: skip
+        return self._request("POST", "/jobs/search_video", body)["id"]
+
     def submit_echo(self, message: str = "") -> str:
         """Start the empty job (answers ``message``); returns the job id."""
         return self._request("POST", "/jobs/echo", {"message": message})["id"]

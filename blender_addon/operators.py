@@ -82,7 +82,7 @@ class BATON_OT_generate_text(bpy.types.Operator):
 
 
 class BATON_OT_search(bpy.types.Operator):
-    """Search the motion library by text or by the selected armature's action (in the background)"""
+    """Search the motion library by text, by the selected armature's action or by a video (in the background)"""
 
     bl_idname = "baton.search"
     bl_label = "Search"
@@ -95,6 +95,8 @@ class BATON_OT_search(bpy.types.Operator):
                 context,
                 mode=settings.search_mode,
                 query=settings.search_query,
+                video_source=settings.video_source,
+                video_path=settings.video_path,
                 k=settings.search_k,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:

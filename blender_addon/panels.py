@@ -191,6 +191,10 @@ class BATON_PT_search(bpy.types.Panel):
         layout.prop(settings, "search_mode", expand=True)
         if settings.search_mode == "TEXT":
             layout.prop(settings, "search_query", text="", icon="VIEWZOOM")
+        elif settings.search_mode == "VIDEO":
+            layout.prop(settings, "video_source", expand=True)
+            if settings.video_source == "FILE":
+                layout.prop(settings, "video_path", text="")
         else:
             obj = context.active_object
             label = obj.name if obj is not None and obj.type == "ARMATURE" else "select an armature"

@@ -221,14 +221,36 @@ def start_generate_text(
     return jobs.runner().submit(job)
 
 
-def start_search(context: bpy.types.Context, *, mode: str, query: str, k: int) -> jobs.Job:
-    """Search the library by text (``mode="TEXT"``) or by the active armature's action (``"ACTION"``), non-blocking;
-    results fill ``scene.baton.search_results``."""
+def resolve_video(context: bpy.types.Context, video_source: str, video_path: str) -> str:
+    """An absolute path to the video: the chosen file, or the scene's movie strip (``video_source="STRIP"``).
+
+    Raises:
+        ValueError / FileNotFoundError: no file chosen, no movie strip, or the file does not exist.
+    """
+    if video_source == "STRIP":
+        path = results.scene_movie_path(context.scene)
+    else:
+        if not video_path.strip():
+            raise ValueError("choose a video file first (Library Search > Video)")
+        path = bpy.path.abspath(video_path)
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"video file not found: {path}")
+    return path
+
+
+def start_search(context: bpy.types.Context, *, mode: str, query: str, k: int, video_source: str = "FILE",
+                 video_path: str = "") -> jobs.Job:  # fmt: skip
+    """Search the library by text (``mode="TEXT"``), by the active armature's action (``"ACTION"``) or by a video
+    (``"VIDEO"``: a file or the scene's movie strip, which the backend reads from disk, so it must lie under one of
+    the backend's ``--root`` folders), non-blocking; results fill ``scene.baton.search_results``."""
     _refuse_if_running("search")
     if mode == "TEXT":
         if not query.strip():
             raise ValueError("type what you are looking for first (e.g. 'a person waves their right hand')")
         request = remote_calls.SearchRequest(k=int(k), text=query.strip())
+    elif mode == "VIDEO":
+        request = remote_calls.SearchRequest(k=int(k), video_path=resolve_video(context, video_source, video_path))
     else:
         obj = check_armature(context.active_object, purpose="search by its motion")
         request = remote_calls.SearchRequest(k=int(k), motion=remote_calls.evaluated_motion(context, obj))

@@ -114,10 +114,20 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
         items=(
             ("TEXT", "Text", "Describe the motion"),
             ("ACTION", "Selected Action", "Find motions like the selected armature's action (evaluated joints)"),
+            ("VIDEO", "Video", "Find motions like the person in a video: a file, or the scene's movie strip"),
         ),
         default="TEXT",
     )
     search_query: StringProperty(name="Query", description="e.g. 'a person waves their right hand'")
+    video_source: EnumProperty(
+        name="Video",
+        items=(
+            ("FILE", "File", "A video file (the backend reads it: it must lie under one of its --root folders)"),
+            ("STRIP", "Movie Strip", "The scene's movie strip (the active one if it is a movie, else the first)"),
+        ),
+        default="FILE",
+    )
+    video_path: StringProperty(name="Video File", subtype="FILE_PATH", description="mp4, mkv, mov, ... up to 10 min")
     search_k: IntProperty(name="Results", default=10, min=1, max=100)
     search_results: CollectionProperty(type=BATON_SearchHit)
     search_index: IntProperty(name="Result", default=0)

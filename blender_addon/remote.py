@@ -68,6 +68,7 @@ class SearchRequest:
     k: int
     text: str | None = None
     motion: dict | None = None
+    video_path: str | None = None
 
 
 @dataclass
@@ -328,6 +329,9 @@ def run_search(job, client, request: SearchRequest) -> list[dict]:
 
 def _run_search(job, client, request: SearchRequest) -> list[dict]:
     job.update(0.05, "searching")
-    remote_id = client.submit_search(request.text, motion=request.motion, k=request.k)
+    if request.video_path is not None:
+        remote_id = client.submit_search_video(request.video_path, k=request.k)
+    else:
+        remote_id = client.submit_search(request.text, motion=request.motion, k=request.k)
     follow(job, client, remote_id, (0.05, 0.95), "searching the library")
     return list(client.result(remote_id).get("hits") or [])

@@ -78,6 +78,22 @@ def scene_sound_path(scene: bpy.types.Scene) -> str:
     raise ValueError("the scene has no sound strip; choose an audio file instead (Audio: File)")
 
 
+def scene_movie_path(scene: bpy.types.Scene) -> str:
+    """The file of the scene's movie strip: the active strip if it is a movie, else the first movie strip.
+
+    Raises:
+        ValueError: when the scene has no movie strip.
+    """
+    editor = scene.sequence_editor
+    if editor is not None:
+        strips = list(editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all)
+        active = editor.active_strip
+        for strip in ([active] if active is not None else []) + strips:
+            if strip.type == "MOVIE" and strip.filepath:
+                return bpy.path.abspath(strip.filepath)
+    raise ValueError("the scene has no movie strip; choose a video file instead (Video: File)")
+
+
 def land_action(
     context: bpy.types.Context,
     obj: bpy.types.Object,

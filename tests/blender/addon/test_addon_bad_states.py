@@ -97,7 +97,12 @@ def test_empty_query_and_search_by_action_without_armature(clean_scene):
     clean_scene.baton.search_mode = "ACTION"
     with pytest.raises(RuntimeError, match="no armature selected"):
         bpy.ops.baton.search()
-    # No Video tab until the backend serves video search: only the modes that work are offered.
-    modes = [item.identifier for item in clean_scene.baton.bl_rna.properties["search_mode"].enum_items]
-    assert modes == ["TEXT", "ACTION"]
-    assert "video_path" not in clean_scene.baton.bl_rna.properties
+    clean_scene.baton.search_mode = "VIDEO"
+    with pytest.raises(RuntimeError, match="choose a video file first"):
+        bpy.ops.baton.search()
+    clean_scene.baton.video_path = "/nonexistent/walk.mp4"
+    with pytest.raises(RuntimeError, match="video file not found: /nonexistent/walk.mp4"):
+        bpy.ops.baton.search()
+    clean_scene.baton.video_source = "STRIP"
+    with pytest.raises(RuntimeError, match="the scene has no movie strip"):
+        bpy.ops.baton.search()

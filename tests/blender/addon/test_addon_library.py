@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from conftest import ADDON_MODULE, REPO, backend_env, free_port, start_backend, stop
 
+VIDEOS = "intel_sample_videos/asl_gestures"  # real footage; the backend may read this folder (--root)
+
 
 def _baton(home, *args: str) -> None:
     done = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "backend.cli", *args],
@@ -28,7 +30,8 @@ def library_backend(tmp_path_factory, shared_data):
     _baton(home, "train", "retrieval", "-o", str(model), "--sources", "cmu131", "--steps", "20", "--layers", "1",
            "--d-model", "32", "--threads", "1", "--no-eval", "--json")  # fmt: skip
     port = free_port()
-    process = start_backend(home, port, "--library", url, env={"BATON_RETRIEVAL_MODEL": str(model)})
+    process = start_backend(home, port, "--library", url, "--root", str(shared_data / VIDEOS),
+                            env={"BATON_RETRIEVAL_MODEL": str(model)})  # fmt: skip
     yield process.url, process.token
     stop(process)
 
@@ -128,6 +131,38 @@ def test_text_search_then_apply_the_best_hit_then_search_by_its_action(addon, cl
     settings.search_mode = "ACTION"  # search with the evaluated joints of the rig that now carries the clip
     _search(addon, settings, wait_jobs)
     assert len(settings.search_results) >= 1
+
+
+@pytest.mark.slow
+def test_search_by_video_file_and_movie_strip(addon, clean_scene, library_prefs, wait_jobs, shared_data):
+    settings = clean_scene.baton
+    walk = shared_data / VIDEOS / "walk.mkv"
+    settings.search_mode, settings.video_path, settings.search_k = "VIDEO", str(walk), 2
+    _search(addon, settings, wait_jobs)
+    by_file = [(hit.clip_id, round(hit.score, 4)) for hit in settings.search_results]
+    assert len(by_file) == 2 and all(hit.skeleton == "cmu31" for hit in settings.search_results)
+
+    settings.search_results.clear()
+    strips = clean_scene.sequence_editor_create().strips
+    movie = strips.new_movie("walk", str(walk), 1, 1)
+    settings.video_source = "STRIP"
+    try:
+        _search(addon, settings, wait_jobs)
+    finally:
+        strips.remove(movie)
+    assert [(hit.clip_id, round(hit.score, 4)) for hit in settings.search_results] == by_file, "same video, same hits"
+
+
+def test_video_outside_the_backends_roots_is_refused_with_what_to_do(addon, clean_scene, library_prefs, wait_jobs,
+                                                                    shared_data):  # fmt: skip
+    settings = clean_scene.baton
+    outside = next((shared_data / "intel_sample_videos").glob("*.mp4"))  # not under the backend's --root
+    settings.search_mode, settings.video_path = "VIDEO", str(outside)
+    assert bpy.ops.baton.search() == {"FINISHED"}
+    wait_jobs(60)
+    job = addon.jobs.runner().latest("search")
+    assert job.state == "failed" and "outside the server's allowed roots" in job.message, job.message
+    assert "--root" in job.message and len(settings.search_results) == 0
 
 
 def test_selected_action_is_sent_as_evaluated_joint_positions(addon, clean_scene, library_prefs, wait_jobs):
