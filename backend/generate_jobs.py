@@ -11,7 +11,8 @@ Each variation is retargeted with :func:`backend.pipelines.retarget_solution` (t
 lock on, full root motion), because clients send their armature's rest pose (a ``TargetRig``), which
 ``backend.instruct.pipeline.generate_to_rig`` (registry names and ``.bvh`` files only) does not take.
 
-Result (JSON): ``{"prompt", "seconds", "seed", "guidance", "fps", "samples": [solution, ...]}`` with one solution
+Result (JSON): ``{"prompt", "timeline", "seconds", "seed", "guidance", "fps", "samples": [solution, ...]}`` (a
+timeline request: ``prompt`` joins its texts with " / ", ``timeline`` lists the segments) with one solution
 per variation in batch order, each shaped like a retarget job's result: ``{"motion": <payload on the target:
 positions, local rotations (T,J,4) wxyz relative to the rest pose, root_translation (T,3)>, "bone_names",
 "bone_rotations", "rig", "mapping", "foot_skate_before_cm", "foot_skate_after_cm", "report"}``. Progress and cancel
@@ -39,9 +40,10 @@ RUNTIMES = {"torch": "torch", "onnx": "ort"}
 
 @dataclass
 class GenerateParams:
-    """A checked generate request: ``target`` is a registry name, a resolved ``.bvh`` path or a ``TargetRig``."""
+    """A checked generate request: ``prompt`` is the prompt or a list of ``models.instruct.TimelineSegment``;
+    ``target`` is a registry name, a resolved ``.bvh`` path or a ``TargetRig``."""
 
-    prompt: str
+    prompt: str | list
     seconds: float | None
     seed: int
     samples: int
@@ -58,15 +60,22 @@ def prepare_generate(request: GenerateRequest, settings: Settings) -> GeneratePa
         ApiError 400/404: a ``.bvh`` target outside the allowed roots / missing.
     """
     from backend.instruct.pipeline import check_request
+    from models.instruct import TimelineSegment
 
-    check_request(request.prompt, seconds=request.seconds, samples=request.samples, guidance=request.guidance)
+    if request.timeline is not None:
+        text: str | list = [TimelineSegment(s.text, s.start_s, s.end_s) for s in request.timeline]
+    else:
+        text = request.prompt
+    check_request(text, seconds=request.seconds, samples=request.samples, guidance=request.guidance)
+    if isinstance(text, str):
+        text = " ".join(text.split())
     target = parse_target(request.target, settings)
-    return GenerateParams(" ".join(request.prompt.split()), request.seconds, request.seed, request.samples,
-                          request.guidance, target)  # fmt: skip
+    return GenerateParams(text, request.seconds, request.seed, request.samples, request.guidance, target)
 
 
 def run_generate(params: GenerateParams, context: JobContext) -> dict:
-    """Prompt -> ``samples`` motions (smpl22, 20 fps, one batch) -> each retargeted onto the target (foot lock).
+    """Prompt or timeline -> ``samples`` motions (smpl22, 20 fps, one batch) -> each retargeted onto the target
+    (foot lock).
 
     Progress: loading the model 0-0.05, generation 0.05-0.85 (under the device lock), retargeting 0.85-1.0.
     """
@@ -83,8 +92,10 @@ def run_generate(params: GenerateParams, context: JobContext) -> dict:
         span.update(0.0, f"retargeting variation {k + 1}/{len(motions)}")
         solutions.append(retarget_solution(motion, params.target, options, span))
     first = motions[0]
+    timeline = None if isinstance(params.prompt, str) else params.prompt
     return {
-        "prompt": params.prompt,
+        "prompt": params.prompt if timeline is None else " / ".join(segment.text for segment in timeline),
+        "timeline": None if timeline is None else [vars(segment) for segment in timeline],
         "seconds": first.num_frames / first.fps,
         "seed": params.seed,
         "guidance": params.guidance,

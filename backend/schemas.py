@@ -138,18 +138,36 @@ class VideoSearchRequest(_Strict):
     max_seconds: float = Field(180.0, gt=0, le=600, allow_inf_nan=False, description="video analysed (s)")
 
 
+class TimelineSegmentPayload(_Strict):
+    """One prompt of a timeline (``models.instruct.TimelineSegment``): ``text`` from ``start_s`` to ``end_s``."""
+
+    text: str = Field(max_length=MAX_PROMPT_CHARS)
+    start_s: float = Field(allow_inf_nan=False, description="seconds; the first segment starts at 0")
+    end_s: float = Field(allow_inf_nan=False, description="seconds; each segment lasts until the next starts")
+
+
 class GenerateRequest(_Strict):
-    """Generate motion from a text prompt (text-to-motion, ``models.instruct``), retargeted onto ``target``.
+    """Generate motion from a text prompt or a timeline of prompts (text-to-motion, ``models.instruct``), retargeted
+    onto ``target``.
 
-    ``seconds`` omitted: the model's length estimator chooses the duration. The generator's own rules (a prompt with
-    words, ``models.instruct.MIN_SECONDS``..``MAX_SECONDS``) are checked at submit time; refusals state the limit."""
+    ``seconds`` omitted: the model's length estimator chooses the duration (a timeline: its last ``end_s``). The
+    generator's own rules (a prompt with words, ``models.instruct.MIN_SECONDS``..``MAX_SECONDS``, a sorted timeline
+    without overlaps) are checked at submit time; refusals state the limit."""
 
-    prompt: str = Field(max_length=MAX_PROMPT_CHARS, description="what the person does, e.g. 'a person waves'")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="e.g. 'a person waves'")
+    timeline: list[TimelineSegmentPayload] | None = Field(None, min_length=1, max_length=64,
+                                                          description="prompts one after another")  # fmt: skip
     seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
     guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
     target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
+
+    @model_validator(mode="after")
+    def _one_text(self) -> GenerateRequest:
+        if (self.prompt is None) == (self.timeline is None):
+            raise ValueError("give exactly one of prompt and timeline")
+        return self
 
 
 class EchoRequest(_Strict):

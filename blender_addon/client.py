@@ -191,19 +191,21 @@ class BatonClient:
                 "filters": filters or {}, "exact": exact}  # fmt: skip
         return self._request("POST", "/jobs/search", body)["id"]
 
-    def submit_generate(self, prompt: str, *, seconds: float | None = None, seed: int = 0, samples: int = 1,
-                        guidance: float = 4.0, target: str | dict = "smpl24") -> str:  # fmt: skip
-        """Start generating motion from a text prompt, retargeted onto ``target`` (a built-in skeleton name, a server
-        ``.bvh`` path or a rig dict, ``TargetRig.to_dict()``); returns the job id.
+    def submit_generate(self, prompt: str | None = None, *, timeline: list[dict] | None = None,
+                        seconds: float | None = None, seed: int = 0, samples: int = 1, guidance: float = 4.0,
+                        target: str | dict = "smpl24") -> str:  # fmt: skip
+        """Start generating motion from a text prompt (or a timeline of prompts), retargeted onto ``target`` (a
+        built-in skeleton name, a server ``.bvh`` path or a rig dict, ``TargetRig.to_dict()``); returns the job id.
 
         Args:
-            prompt: what the person does (at most :data:`MAX_PROMPT_CHARS` characters).
+            prompt: what the person does (at most :data:`MAX_PROMPT_CHARS` characters); or ``timeline``:
+                ``[{"text", "start_s", "end_s"}, ...]``, sorted, not overlapping, the first starting at 0.
             seconds: duration; ``None`` lets the model estimate it (the server states its limits when refusing).
             seed, samples, guidance: sampling seed, number of variations (1..:data:`MAX_SAMPLES`), classifier-free
                 guidance scale.
         """
-        body = {"prompt": prompt, "seconds": seconds, "seed": seed, "samples": samples, "guidance": guidance,
-                "target": target}  # fmt: skip
+        body = {"prompt": prompt, "timeline": timeline, "seconds": seconds, "seed": seed, "samples": samples,
+                "guidance": guidance, "target": target}  # fmt: skip
         return self._request("POST", "/jobs/generate", body)["id"]
 
     def submit_search_video(self, video_path: str, *, k: int = 10, filters: dict | None = None, exact: bool = False,

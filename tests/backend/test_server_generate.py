@@ -65,6 +65,9 @@ def test_bad_input_is_refused_at_once_with_the_reason_and_no_job(client, server)
         ({"prompt": PROMPT, "seconds": 3600}, 400, f"seconds must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} s"),
         ({"prompt": PROMPT, "samples": 0}, 422, "samples"),
         ({"prompt": PROMPT, "target": "no_such_rig"}, 400, "unknown target skeleton"),
+        ({"prompt": PROMPT, "timeline": [{"text": PROMPT, "start_s": 0, "end_s": 2}]}, 422, "exactly one of"),
+        ({"timeline": [{"text": "a person walks", "start_s": 0, "end_s": 3},
+                       {"text": PROMPT, "start_s": 2, "end_s": 4}]}, 400, "must not overlap"),  # fmt: skip
     ]
     for body, status, message in cases:
         with pytest.raises(BatonClientError) as info:
@@ -100,6 +103,15 @@ def test_generate_onto_a_client_rig_with_variations_and_progress(client):
     assert not np.allclose(first.positions, second.positions), "two variations differ"
     again = client.wait(client.submit_generate(PROMPT, seconds=3.0, seed=7, samples=2, target=rig), timeout=600)
     assert np.array_equal(decode_motion(again["samples"][0]["motion"]).positions, first.positions), "seeded"
+
+
+def test_a_timeline_of_two_prompts_is_one_motion_of_their_length(client):
+    timeline = [{"text": "a person walks forward", "start_s": 0.0, "end_s": 2.0},
+                {"text": PROMPT, "start_s": 2.0, "end_s": 4.0}]  # fmt: skip
+    result = client.wait(client.submit_generate(timeline=timeline, seed=3, target="smpl24"), timeout=600)
+    assert result["timeline"] == timeline and result["prompt"] == f"a person walks forward / {PROMPT}"
+    motion = decode_motion(result["samples"][0]["motion"])
+    assert math.isclose(result["seconds"], 4.0) and motion.num_frames == 80 and np.isfinite(motion.positions).all()
 
 
 def test_cancel_a_running_generate_job(client):
