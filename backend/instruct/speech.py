@@ -34,8 +34,8 @@ PATHS = ("end2end", "cascaded")
 DEFAULT_SPEECH_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "speech" / "weights" / "default" / "speech.pt"
 #: End-to-end refusals: Whisper's no-speech probability above this, or the condition's cosine to its nearest
 #: caption below :data:`MIN_CAPTION_COSINE` (measured on the corpus and on music / LibriSpeech: docs/voice.md).
-MAX_NO_SPEECH = 0.6
-MIN_CAPTION_COSINE = 0.6
+MAX_NO_SPEECH = 0.8
+MIN_CAPTION_COSINE = 0.53
 
 
 class SpeechNotUnderstood(BatonError):
