@@ -30,6 +30,11 @@ if [ ! -x .venv-pose/bin/python ]; then "$PY" -m venv .venv-pose; fi
 .venv-pose/bin/python -m pip install -q -r requirements-pose.txt
 
 echo "setup: .venv, .venv-blender, .venv-blender42 and .venv-pose ready" >&2
+
+# Default motion library for `baton search` / the add-on: imports ../shared/data's motions once (skipped when the
+# library has clips or the data is absent; BATON_SKIP_LIBRARY=1 skips it). See scripts/setup_library.sh.
+bash scripts/setup_library.sh
+
 if [ "${BATON_SKIP_DEMO:-0}" != "1" ]; then
   .venv/bin/baton demo
 fi
