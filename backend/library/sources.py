@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-BANDAI_LICENSE = "CC BY-NC 4.0"
+from models.licenses import BANDAI_NAMCO_LICENSE
+
+BANDAI_LICENSE = BANDAI_NAMCO_LICENSE
 CMU_LICENSE = "CMU mocap terms (free for products, no resale)"
 UNKNOWN_LICENSE = "unknown"
 

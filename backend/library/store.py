@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.library.types import ClipRecord, NewClip, SearchFilters, is_noncommercial
+from backend.library.types import ClipRecord, NewClip, SearchFilters
+from models.licenses import is_noncommercial
 
 #: Columns of the ``clips`` table in the order :meth:`Store.clips` reads them.
 CLIP_COLUMNS = (

@@ -18,6 +18,7 @@ from pgvector.psycopg import register_vector
 
 from backend.library.store import CLIP_COLUMNS, SQLStore, record_from_row
 from backend.library.types import ClipRecord, NewClip, SearchFilters
+from models.licenses import sql_commercial_clause
 
 SCHEMA = """
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -244,7 +245,7 @@ class PostgresStore(SQLStore):
                 where.append("c.license = %(license)s")
                 params["license"] = filters.license
             if filters.commercial_only:
-                where.append("c.license NOT ILIKE '%%-NC%%' AND c.license NOT ILIKE '%%non-commercial%%'")
+                where.append(sql_commercial_clause("c.license"))
         sql = (
             f"SELECT e.clip_id, 1 - (e.embedding::vector({dim}) <=> %(q)s::vector({dim})) FROM embeddings e "
             f"JOIN clips c ON c.id = e.clip_id WHERE {' AND '.join(where)} "

@@ -88,12 +88,6 @@ class SearchFilters:
         return cls(**data)
 
 
-def is_noncommercial(license_name: str) -> bool:
-    """True when ``license_name`` names a non-commercial license (``CC BY-NC ...``, ``... non-commercial ...``)."""
-    text = license_name.upper()
-    return "-NC" in text or "NON-COMMERCIAL" in text or "NONCOMMERCIAL" in text
-
-
 @dataclass
 class NewClip:
     """A clip ready to be written: everything the store keeps about it.

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from models.licenses import is_noncommercial
 from models.retrieval.datasets import MIN_GROUP_FOR_TEST, TEST_FRACTION, Clip
 from models.retrieval.model import RetrievalConfig, _atomic
 
@@ -31,7 +32,7 @@ def write_model_card(run_dir: Path, config: RetrievalConfig, clips: list[Clip], 
     """Write ``run_dir/MODEL_CARD.md`` (atomically). ``train_info`` has ``seconds``, ``final_loss``, ``command``."""
     counts = Counter((c.source, c.split) for c in clips)
     sources = sorted({c.source for c in clips})
-    non_commercial = any(s.startswith("bandai") for s in sources)
+    non_commercial = any(is_noncommercial(_LICENSES[s]) for s in sources)
     free = metrics.get("freeform", {})
     lines = [
         f"# Baton retrieval model ({config.encoder})",
