@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import hnswlib
 import numpy as np
+
+from models.atomic import atomic_write
 
 #: :func:`adaptive_ef`: the share of the index a query's candidate list covers, and its bounds.
 EF_FRACTION, EF_MIN, EF_MAX = 0.01, 200, 4000
@@ -103,14 +103,8 @@ class HnswIndex:
         return int(missing.sum())
 
     def _save(self) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        try:
+        with atomic_write(self.path) as tmp:
             self._index.save_index(tmp)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.atomic import temp_beside
+from models.atomic import atomic_write
 from models.conductor.diffusion_model import MOTION_DIM, ConductorDenoiser, DenoiserConfig
 from models.conductor.diffusion_sampling import make_scheduler
 from models.progress import Progress
@@ -142,13 +142,8 @@ def music_condition(encoder_features: torch.Tensor, mel: np.ndarray, frames: int
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write a checkpoint dict atomically (temp file + ``os.replace``); nothing is left half-written."""
     path = Path(path)
-    tmp = temp_beside(path)  # an ordinary shareable file: the umask's permissions, not mkstemp's 0600
-    try:
+    with atomic_write(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

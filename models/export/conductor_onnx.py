@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.atomic import atomic_write
+
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 OPSET = 18
@@ -40,16 +42,12 @@ EXPORT_TOLERANCE = 1e-3
 
 
 def _atomic_export(write, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, tmp + ".data"):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
+    with atomic_write(path, ".onnx.tmp") as tmp:
+        try:
+            write(tmp)
+        finally:
+            if os.path.exists(tmp + ".data"):  # an external-data side file the exporter may leave
+                os.unlink(tmp + ".data")
     return path
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.atomic import temp_beside
+from models.atomic import atomic_write
 from models.motion.bvh_clip import (
     CHANNEL_LOOKUP,
     KNOWN_UNIT_SCALES,
@@ -232,15 +232,8 @@ def write_bvh(clip: BVHClip, path: str | os.PathLike, precision: int = 6) -> Pat
     file untouched. Returns the path."""
     path = Path(path)
     text = format_bvh(clip, precision)
-    tmp = temp_beside(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
     return path
 
 
