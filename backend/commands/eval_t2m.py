@@ -100,13 +100,18 @@ def run(args: argparse.Namespace) -> int:
     # nearest-training-clip baseline (MiniLM caption similarity)
     encoder = SentenceEncoder()
     train_ids = data.splits["train"]
-    train_caps = [(cid, c) for cid in train_ids for c in data.texts[cid]]
-    cap_emb = encoder.encode([c for _, c in train_caps])
+    owners: dict[str, list[str]] = {}
+    for cid in train_ids:
+        for c in data.texts[cid]:
+            owners.setdefault(c, []).append(cid)
+    unique = sorted(owners)
+    cap_emb = encoder.encode(unique)
     prompt_emb = encoder.encode(prompts)
     nearest = (prompt_emb @ cap_emb.T).argmax(1)
     baseline = []
     for i, k in enumerate(nearest):
-        joints = features_to_joints(data.features[train_caps[k][0]])[: frames_of[i]]
+        clips = owners[unique[k]]  # several clips share a caption: take one deterministically per item
+        joints = features_to_joints(data.features[clips[int(rng.integers(len(clips)))]])[: frames_of[i]]
         baseline.append(Motion(skeleton, fps, joints))
 
     generated = []

@@ -275,8 +275,9 @@ def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Pat
         return
     if progress is not None:
         progress.update(0.0, "tokenizing motions and embedding captions")
-    windows = tokenize(vq, data, data.splits["train"], cfg.max_frames)
-    if not windows:
+    needs_tokens = bool({"mask", "residual"} & set(todo))
+    windows = tokenize(vq, data, data.splits["train"], cfg.max_frames) if needs_tokens else []
+    if needs_tokens and not windows:
         raise ValueError("no train window to tokenize")
     rows, embeddings = embed_captions(data, cfg.text_encoder)
     if rank == 0:
@@ -290,7 +291,8 @@ def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Pat
         random.seed(cfg.seed + rank + 17)
         sub = progress.sub(done / total, (done + shares[stage]) / total) if progress is not None else None
         done += shares[stage]
-        draw = _token_batcher(windows, rows, embeddings, cfg.transformer_batch, cfg.seed + rank + 1, tc.pad_id)
+        draw = (_token_batcher(windows, rows, embeddings, cfg.transformer_batch, cfg.seed + rank + 1, tc.pad_id)
+                if stage != "length" else None)
         if stage == "mask":
             network: nn.Module = MaskedTransformer(tc)
 

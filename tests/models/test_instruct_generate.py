@@ -1,0 +1,151 @@
+"""The shipped text-to-motion weights make what the prompt says: physical rules on generated smpl22 motions for
+prompts phrased unlike the training captions, and seams of long / timeline generation.
+
+Coordinates: a generated motion starts at the origin facing +Z, +Y up, the figure's left on +X (HumanML3D).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.instruct import TimelineSegment, load_text_to_motion
+from models.instruct.evaluation import seam_ratio
+
+PELVIS, HEAD, L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST = 0, 15, 16, 17, 20, 21
+L_HIP, R_HIP, L_ANKLE, R_ANKLE = 1, 2, 7, 8
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_text_to_motion()
+
+
+def facing_yaw(p: np.ndarray) -> np.ndarray:
+    """Heading angle per frame (radians, + = turned towards the figure's left / +X) from hips and shoulders."""
+    across = (p[:, R_HIP] - p[:, L_HIP]) + (p[:, R_SHOULDER] - p[:, L_SHOULDER])
+    forward = np.cross([0.0, 1.0, 0.0], across)
+    return np.unwrap(np.arctan2(forward[:, 0], forward[:, 2]))
+
+
+def forward_dirs(p: np.ndarray) -> np.ndarray:
+    yaw = facing_yaw(p)
+    return np.stack([np.sin(yaw), np.zeros_like(yaw), np.cos(yaw)], axis=1)
+
+
+def travel(p: np.ndarray) -> float:
+    return float(np.linalg.norm(p[-1, PELVIS, [0, 2]] - p[0, PELVIS, [0, 2]]))
+
+
+def swings(signal: np.ndarray, min_range: float) -> int:
+    """Direction changes of a smoothed 1-D signal, counted only between extremes ``min_range`` apart."""
+    s = np.convolve(signal, np.ones(3) / 3, mode="valid")
+    count, last_extreme, direction = 0, s[0], 0
+    for v in s[1:]:
+        if direction >= 0 and v < last_extreme - min_range:
+            count += direction > 0
+            direction, last_extreme = -1, v
+        elif direction <= 0 and v > last_extreme + min_range:
+            count += direction < 0
+            direction, last_extreme = 1, v
+        elif (direction > 0 and v > last_extreme) or (direction < 0 and v < last_extreme):
+            last_extreme = v
+    return count
+
+
+def waves_right_hand(p: np.ndarray) -> bool:
+    above = p[:, R_WRIST, 1] > p[:, R_SHOULDER, 1]
+    lateral = p[above, R_WRIST, 0] - p[above, R_SHOULDER, 0] if above.sum() > 5 else np.zeros(2)
+    return bool(above.mean() >= 0.25 and swings(lateral, 0.04) >= 2)
+
+
+def walks(p: np.ndarray, fps: float, low: float, high: float) -> bool:
+    speed = travel(p) / (len(p) / fps)
+    return bool(low <= speed <= high)
+
+
+def raises_right_arm_only(p: np.ndarray) -> bool:
+    right_up = (p[:, R_WRIST, 1] > p[:, HEAD, 1]).mean()
+    left_up = (p[:, L_WRIST, 1] > p[:, HEAD, 1]).mean()
+    return bool(right_up >= 0.2 and left_up < 0.05)
+
+
+def raises_both_arms(p: np.ndarray) -> bool:
+    both = (p[:, R_WRIST, 1] > p[:, HEAD, 1]) & (p[:, L_WRIST, 1] > p[:, HEAD, 1])
+    return bool(both.mean() >= 0.2)
+
+
+def bows(p: np.ndarray) -> bool:
+    drop = p[0, HEAD, 1] - p[:, HEAD, 1].min()
+    return bool(drop >= 0.15 and travel(p) < 0.8)
+
+
+def kicks(p: np.ndarray) -> bool:
+    lift = p[:, [L_ANKLE, R_ANKLE], 1] - p[:, [L_ANKLE, R_ANKLE], 1].min(0)
+    return bool(lift.max() >= 0.3)
+
+
+def punches(p: np.ndarray) -> bool:
+    forward = forward_dirs(p)
+    reach = np.einsum("tjc,tc->tj", p[:, [L_WRIST, R_WRIST]] - p[:, [PELVIS]], forward)
+    at_shoulder = np.abs(p[:, [L_WRIST, R_WRIST], 1] - p[:, [R_SHOULDER], 1]) < 0.3
+    return bool((reach * at_shoulder).max() >= 0.4)
+
+
+#: Known gaps of the shipped CPU-trained weights (see the model card): the RVQ-VAE reconstructs the root's turning
+#: poorly (a 100-degree turn comes back as about 10), and bow / kick / punch have 15 / 1 / 2 training clips, too few
+#: for the transformer at this training length. Non-strict: they report XPASS when better weights ship.
+_GAP_TURN = pytest.mark.xfail(reason="shipped weights: the RVQ-VAE loses most of the root's yaw", strict=False)
+_GAP_RARE = pytest.mark.xfail(reason="shipped weights: too few training clips of this content", strict=False)
+
+CASES = [
+    ("someone greets a friend by waving the right hand overhead", waves_right_hand),
+    ("a man strolls ahead at a relaxed pace", lambda p: walks(p, 20.0, 0.4, 2.2)),
+    ("a woman jogs ahead quickly", lambda p: walks(p, 20.0, 2.2, 6.0)),
+    pytest.param("the figure walks while curving round to its left",
+                 lambda p: facing_yaw(p)[-1] - facing_yaw(p)[0] > 0.5, marks=_GAP_TURN),
+    pytest.param("the figure walks while curving round to its right",
+                 lambda p: facing_yaw(p)[-1] - facing_yaw(p)[0] < -0.5, marks=_GAP_TURN),
+    ("somebody puts the right arm straight up in the air", raises_right_arm_only),
+    ("somebody holds both arms high above the head", raises_both_arms),
+    pytest.param("the actor bends at the waist in a respectful bow", bows, marks=_GAP_RARE),
+    pytest.param("a fighter kicks his leg out", kicks, marks=_GAP_RARE),
+    pytest.param("a boxer throws a punch with the fist", punches, marks=_GAP_RARE),
+]  # fmt: skip
+
+
+def _case_id(case) -> str:
+    prompt = case.values[0] if hasattr(case, "values") else case[0]
+    return "_".join(prompt.split()[1:4])
+
+
+@pytest.mark.parametrize("prompt, rule", CASES, ids=[_case_id(c) for c in CASES])
+def test_prompt_obeys_its_physical_rule(generator, prompt, rule):
+    """The first of three variations (seed 0, guidance 4) obeys the rule, and so do at least two of the three."""
+    motions = generator.generate(prompt, seconds=4.0, seed=0, samples=3)
+    results = [rule(m.positions) for m in motions]
+    assert results[0] and sum(results) >= 2, f"{prompt!r}: rule results per sample {results}"
+
+
+def test_rules_reject_the_wrong_motion(generator):
+    """The rules discriminate: a walk does not pass as a wave, a bow or both arms raised."""
+    walk = generator.generate("a man strolls ahead at a relaxed pace", seconds=4.0, seed=0)[0].positions
+    assert not waves_right_hand(walk) and not bows(walk) and not raises_both_arms(walk)
+
+
+def test_long_motion_and_timeline_have_no_seams(generator):
+    long = generator.generate("a person walks forward", seconds=20.0, seed=0)[0]
+    assert long.num_frames == 400
+    windows = generator._windows(np.ones(100, bool), np.zeros(100, dtype=np.int64))
+    joins = [start * generator.frames_per_token for _, start, _, _ in windows[1:]]
+    assert joins and seam_ratio(long.positions, joins) <= 1.0
+    timeline = [TimelineSegment("a person walks forward", 0, 4), TimelineSegment("a person raises both arms", 4, 8),
+                TimelineSegment("a person waves the right hand", 8, 12)]  # fmt: skip
+    motions = generator.generate(timeline, seed=0, samples=3)
+    assert all(m.num_frames == 240 for m in motions)
+    for m in motions:
+        assert seam_ratio(m.positions, [80, 160]) <= 1.0  # prompt changes are no faster than the clip itself
+        assert travel(m.positions[:80]) > 0.8  # every sample walks first
+    # the later prompts take over (after a walk the shipped weights follow them in some samples, not all)
+    assert any(raises_both_arms(m.positions[90:160]) for m in motions)
+    assert any(waves_right_hand(m.positions[170:]) for m in motions)
