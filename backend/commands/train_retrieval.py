@@ -1,8 +1,9 @@
 """Train a text <-> motion retrieval model (TMR-style transformer or Motion Patches ViT) on the shared data.
 
 The default run writes to ``$XDG_DATA_HOME/baton/models/retrieval/default`` (the model ``baton search`` loads):
-``config.json``, ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``. Weights trained on the Bandai
-Namco datasets are for non-commercial use only (CC BY-NC 4.0) and are never shipped with Baton.
+``config.json``, ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``; it takes precedence over the weights
+Baton ships in ``models/retrieval/weights/default``. Weights trained on the Bandai Namco datasets are for
+non-commercial use only (CC BY-NC 4.0); the shipped ones sit in their own folder with that license.
 """
 
 from __future__ import annotations
