@@ -1,10 +1,11 @@
 """Conductor metrics for generated performances of one or more audio files, as one JSON object.
 
-For each file: ``bc_seconds``, ``bc_seed``, ``jitter`` (always); ``fgd``, ``diversity`` and ``sync`` when an
-M2S-Net is available (``--m2snet`` or imported weights); ``mse``, ``fgd``, ``sce``, ``rde`` against a reference
-motion: ``--reference m2sgan`` (default when M2S-GAN weights exist: VirtualConductor's generator, trained on real
-ConductorMotion100 conductors, at seed 12345 — a proxy for real data, which is not available here), one motion
-file per audio (``.npz`` / CM100 ``motion.npy``), or ``none``. ``mean`` averages every key over the files.
+For each file: the front end's ``meter`` and ``tempo_bpm``; ``bc_seconds``, ``bc_seed``, ``jitter`` (always);
+``fgd``, ``diversity`` and ``sync`` when an M2S-Net is available (``--m2snet`` or imported weights); ``mse``,
+``fgd``, ``sce``, ``rde`` against a reference motion: ``--reference m2sgan`` (default when M2S-GAN weights exist:
+VirtualConductor's generator, trained on real ConductorMotion100 conductors, at seed 12345 — a proxy for real data,
+which is not available here), one motion file per audio (``.npz`` / CM100 ``motion.npy``), or ``none``. ``mean``
+averages every key over the files.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         reference = _reference_motion(kind if kind != "files" else "file", index, features, args, gan)
         values = evaluate_motion(motion.positions, beat_times=features.beat_times, mel=features.mel,
                                  reference=reference, m2snet=m2snet, fps=motion.fps)  # fmt: skip
-        files.append({"audio": str(audio), "duration_s": round(features.duration_s, 3), **values})
+        files.append({"audio": str(audio), "duration_s": round(features.duration_s, 3), "meter": int(features.meter),
+                      "tempo_bpm": round(float(features.tempo_bpm), 2), **values})
         step.update(1.0, f"{Path(audio).name} done")
     mean = {}
     for key in KEYS:

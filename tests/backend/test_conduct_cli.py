@@ -73,6 +73,7 @@ def test_eval_conductor_json(clip, tmp_path, checkpoints, capsys):
     for entry in report["files"]:
         assert keys <= set(entry)
         assert 0.0 <= entry["bc_seconds"] <= 1.0 and entry["fgd"] >= 0.0 and entry["jitter"] > 0.0
+    assert report["files"][0]["meter"] == 3 and report["files"][0]["tempo_bpm"] == pytest.approx(112, rel=0.03)
     assert report["files"][0]["diversity"] is None  # 12 s: fewer than two 10 s windows
     assert report["files"][1]["diversity"] > 0.0
     assert report["mean"]["bc_seconds"] == pytest.approx(np.mean([f["bc_seconds"] for f in report["files"]]))
