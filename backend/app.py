@@ -6,7 +6,7 @@ Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``
 - ``GET /capabilities`` — models (whether their weights are present; for loaded ones the device, runtime and ONNX
   Runtime providers they really run on), rigs, the server's device and runtime, ONNX providers in use, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
-- ``POST /jobs/conduct|retarget|search|search_video|generate|echo`` — submit a job -> its status (202).
+- ``POST /jobs/conduct|retarget|search|search_video|generate|generate_speech|echo`` — submit a job -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
 - ``GET /models``, ``POST /models/release`` — loaded models; free their memory.
 
@@ -43,6 +43,7 @@ from backend.schemas import (
     ConductRequest,
     EchoRequest,
     GenerateRequest,
+    GenerateSpeechRequest,
     Health,
     JobResult,
     JobStatus,
@@ -54,6 +55,7 @@ from backend.schemas import (
     VideoSearchRequest,
 )
 from backend.settings import AUDIO_CONTENT_TYPES, Settings
+from backend.speech_jobs import SPEECH_PIPELINES, prepare_generate_speech, speech_model_spec
 from backend.uploads import UploadStore, audio_content_type, probe_duration
 
 log = logging.getLogger(__name__)
@@ -133,9 +135,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BatonError: a device or runtime this machine cannot run (:class:`ModelRegistry`); nothing is written then.
     """
     settings = settings or Settings()
-    models = ModelRegistry(settings, [*default_model_specs(), t2m_model_spec()])  # checks device and runtime
+    specs = [*default_model_specs(), t2m_model_spec(), speech_model_spec()]
+    models = ModelRegistry(settings, specs)  # checks device and runtime
     token = load_or_create_token(settings)
-    jobs = JobManager(settings, models, {**PIPELINES, **GENERATE_PIPELINES})
+    jobs = JobManager(settings, models, {**PIPELINES, **GENERATE_PIPELINES, **SPEECH_PIPELINES})
     uploads = UploadStore(settings)
 
     @contextlib.asynccontextmanager
@@ -257,6 +260,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Text prompt -> motion (text-to-motion, smpl22 at 20 fps), variations, retargeted onto ``target``."""
         params = await run_in_threadpool(prepare_generate, request, settings)
         return _submit(jobs, "generate", params)
+
+    @app.post("/jobs/generate_speech", response_model=JobStatus, status_code=202, tags=["jobs"])
+    async def submit_generate_speech(request: GenerateSpeechRequest) -> dict:
+        """Spoken instruction (an upload or a server file) -> motion by the ``end2end`` or ``cascaded`` path
+        (docs/voice.md), variations, retargeted onto ``target``; bad audio answers 400 here."""
+        cleanup = []
+        if request.upload_id is not None:
+            upload = uploads.take(request.upload_id)
+            audio_path = upload.path
+            cleanup.append(lambda: upload.path.unlink(missing_ok=True))
+        else:
+            audio_path = await run_in_threadpool(resolve_allowed_path, request.audio_path, settings, "audio_path")
+        try:
+            params = await run_in_threadpool(prepare_generate_speech, request, settings, audio_path)
+        except BaseException:
+            for step in cleanup:
+                step()
+            raise
+        return _submit(jobs, "generate_speech", params, cleanup)
 
     @app.post("/jobs/echo", response_model=JobStatus, status_code=202, tags=["jobs"])
     def submit_echo(request: EchoRequest) -> dict:

@@ -271,7 +271,7 @@ class JobManager:
         except NotAvailableError as exc:
             error = {"error": "not_available", "detail": str(exc), "hint": "see GET /capabilities"}
         except (BatonError, ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-            error = {"error": "bad_input", "detail": str(exc).strip("'\""), "hint": None}
+            error = {"error": getattr(exc, "code", "bad_input"), "detail": str(exc).strip("'\""), "hint": None}
         except Exception as exc:  # the job fails; the server keeps serving
             log.exception("job %s (%s) failed", job.id, job.kind)
             error = {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}", "hint": "see the server log"}

@@ -170,6 +170,28 @@ class GenerateRequest(_Strict):
         return self
 
 
+class GenerateSpeechRequest(_Strict):
+    """Generate motion from a spoken instruction (docs/voice.md): an uploaded recording (``upload_id`` from
+    ``POST /uploads/audio``) or a file on the server under an allowed root (``audio_path``), understood by the
+    ``end2end`` or the ``cascaded`` path, then generated like ``generate`` and retargeted onto ``target``. The audio is
+    checked at submit time (``models.speech.audio.load_instruction``: readable, 8-192 kHz, 0.5-10 s, not silent)."""
+
+    upload_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    audio_path: str | None = Field(None, max_length=4096, description="server path under an allowed root")
+    path: Literal["end2end", "cascaded"] = Field("end2end", description="speech condition, or transcript -> text")
+    seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
+    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
+    target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GenerateSpeechRequest:
+        if (self.upload_id is None) == (self.audio_path is None):
+            raise ValueError("give exactly one of upload_id and audio_path")
+        return self
+
+
 class EchoRequest(_Strict):
     """An empty job: returns its message (round-trip check of the job queue)."""
 
