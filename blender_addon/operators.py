@@ -81,6 +81,34 @@ class BATON_OT_generate_text(bpy.types.Operator):
         return _ok(self, context, f"{job.label}: started (see the progress bar; Cancel stops it)")
 
 
+class BATON_OT_generate_voice(bpy.types.Operator):
+    """Generate motion from a spoken instruction (a recording file or the scene's sound strip) on the target
+    armature (runs in the background)"""
+
+    bl_idname = "baton.generate_voice"
+    bl_label = "Generate from Voice"
+    bl_options = {"REGISTER"}  # the result lands later as its own undo step (results.land_action)
+
+    def execute(self, context):
+        settings = context.scene.baton
+        try:
+            job = pipelines.start_generate_voice(
+                context,
+                voice_source=settings.voice_source,
+                voice_path=settings.voice_path,
+                path=settings.voice_mode,
+                seconds=None if settings.text_auto_duration else settings.text_seconds,
+                seed=settings.text_seed,
+                samples=settings.text_samples,
+                guidance=settings.text_guidance,
+                target=settings.target,
+                frame_start=settings.frame_start,
+            )
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            return _fail(self, context, exc)
+        return _ok(self, context, f"{job.label}: started (see the progress bar; Cancel stops it)")
+
+
 class BATON_OT_search(bpy.types.Operator):
     """Search the motion library by text, by the selected armature's action or by a video (in the background)"""
 
@@ -249,6 +277,7 @@ class BATON_OT_dismiss(bpy.types.Operator):
 CLASSES = (
     BATON_OT_generate,
     BATON_OT_generate_text,
+    BATON_OT_generate_voice,
     BATON_OT_search,
     BATON_OT_apply_hit,
     BATON_OT_cancel,

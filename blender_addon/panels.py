@@ -165,6 +165,38 @@ class BATON_PT_generate_text(bpy.types.Panel):
         draw_job(layout, "generate_text")
 
 
+class BATON_PT_generate_voice(bpy.types.Panel):
+    """Generate from Text > Voice: a spoken instruction instead of the prompt; the duration, seed, variations,
+    guidance, target and start frame are the text options above."""
+
+    bl_label = "Voice"
+    bl_idname = "BATON_PT_generate_voice"
+    bl_parent_id = "BATON_PT_generate_text"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.baton
+        layout.prop(settings, "voice_source", expand=True)
+        if settings.voice_source == "FILE":
+            layout.prop(settings, "voice_path", text="File")
+        layout.prop(settings, "voice_mode", expand=True)
+        model_info = (server.status().capabilities.get("models") or {}).get("speech")
+        if isinstance(model_info, dict) and not model_info.get("available", True):
+            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
+                    icon="ERROR")
+        job = jobs.runner().latest("generate_voice")
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = not (job is not None and job.active)
+        row.operator("baton.generate_voice", icon="SPEAKER")
+        draw_job(layout, "generate_voice")
+        if settings.voice_heard and settings.pending_action is not None:
+            wrapped(layout.box(), settings.voice_heard, icon="OUTLINER_DATA_SPEAKER")
+
+
 class BATON_UL_hits(bpy.types.UIList):
     """Search results: score, name, duration, license."""
 
@@ -287,6 +319,7 @@ CLASSES = (
     BATON_PT_backend,
     BATON_PT_generate,
     BATON_PT_generate_text,
+    BATON_PT_generate_voice,
     BATON_PT_search,
     BATON_PT_result,
     BATON_PT_rigs,

@@ -221,6 +221,98 @@ def start_generate_text(
     return jobs.runner().submit(job)
 
 
+def resolve_recording(context: bpy.types.Context, voice_source: str, voice_path: str) -> str:
+    """An absolute path to the spoken instruction: the chosen file, or the scene's sound strip
+    (``voice_source="STRIP"``). Raises ``ValueError`` / ``FileNotFoundError`` with what to fix."""
+    if voice_source == "STRIP":
+        path = results.scene_sound_path(context.scene)
+    else:
+        if not voice_path.strip():
+            raise ValueError("choose a recording first (Generate from Text > Voice > File)")
+        path = bpy.path.abspath(voice_path)
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"recording not found: {path}")
+    return path
+
+
+def heard_text(speech: dict) -> str:
+    """What the panel shows of the backend's ``speech`` report: the transcript (cascaded) or the nearest caption
+    (end-to-end)."""
+    if speech.get("transcript"):
+        return f"Heard: \u201c{speech['transcript'].strip()}\u201d"
+    if speech.get("nearest_caption"):
+        return f"Understood as: \u201c{speech['nearest_caption']}\u201d"
+    return ""
+
+
+def start_generate_voice(
+    context: bpy.types.Context,
+    *,
+    voice_source: str,
+    voice_path: str,
+    path: str,
+    seconds: float | None,
+    seed: int,
+    samples: int,
+    guidance: float,
+    target: str,
+    frame_start: int,
+) -> jobs.Job:
+    """Generate motion from a spoken instruction onto the target armature (non-blocking): the recording (a file or
+    the scene's sound strip) is uploaded to the backend, understood there by ``path`` (``end2end`` | ``cascaded``,
+    docs/voice.md) and generated like Generate from Text; the variations land as Actions in one undo step, and
+    ``scene.baton.voice_heard`` shows the transcript or the nearest caption. Audio the backend refuses (silent, too
+    short / long, unreadable) or does not understand fails the job with its reason; nothing lands then.
+
+    Raises:
+        ValueError / FileNotFoundError: no recording, an unknown path, a bad duration or guidance, fewer than one
+            variation, no usable armature (nothing was changed then).
+    """
+    if path not in ("end2end", "cascaded"):
+        raise ValueError(f"the speech path must be end2end or cascaded, got {path!r}")
+    audio = resolve_recording(context, voice_source, voice_path)
+    if seconds is not None and not math.isfinite(seconds):
+        raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    if int(samples) < 1:
+        raise ValueError(f"ask for at least one variation, got {samples}")
+    _refuse_if_running("generate_voice")
+    obj, created = resolve_target(context, target)
+    target_ref = TargetRef.of(obj)
+    request = remote_calls.GenerateVoiceRequest(
+        audio_path=audio, path=path, seconds=None if seconds is None else float(seconds), seed=int(seed),
+        samples=int(samples), guidance=float(guidance), rig=remote_calls.rig_of(obj),
+    )  # fmt: skip
+    url, token = server.connection(context)
+    start_command = _auto_start_command(context)
+    stem = os.path.splitext(os.path.basename(audio))[0]
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=start_command, url=url, token=token)
+        return remote_calls.run_generate_voice(job, client, request)
+
+    def apply(result: tuple[list[remote_calls.RigMotion], dict]) -> str:
+        motions, speech = result
+        heard = heard_text(speech)
+        base = f"{_shorten(speech.get('transcript') or speech.get('nearest_caption') or stem, 40)} (s{int(seed)})"
+        names = [base] if len(motions) == 1 else [f"{base} v{i + 1}" for i in range(len(motions))]
+        settings = bpy.context.scene.baton
+        before = settings.voice_heard
+        settings.voice_heard = heard  # part of the result's undo step
+        try:
+            message = _land(job, motions, target_ref, frame_start, names, None, created, "generate from voice")
+        except BaseException:
+            settings.voice_heard = before
+            raise
+        return f"{heard} {message}" if heard else message
+
+    label = f"Voice ({path})" + (f" x{int(samples)}" if int(samples) > 1 else "")
+    job = jobs.Job(kind="generate_voice", label=label, work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
 def resolve_video(context: bpy.types.Context, video_source: str, video_path: str) -> str:
     """An absolute path to the video: the chosen file, or the scene's movie strip (``video_source="STRIP"``).
 

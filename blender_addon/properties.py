@@ -108,6 +108,27 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
         description="Classifier-free guidance: higher follows the prompt more closely, lower varies more",
     )  # fmt: skip
 
+    # --- Voice (Generate from Text > Voice; duration, seed, variations and guidance are the text options)
+    voice_source: EnumProperty(
+        name="Recording",
+        items=(
+            ("FILE", "File", "An audio file with one spoken instruction (0.5-10 s)"),
+            ("STRIP", "Sound Strip", "The scene's sound strip (the active one if it is a sound, else the first)"),
+        ),
+        default="FILE",
+    )
+    voice_path: StringProperty(name="Recording File", subtype="FILE_PATH",
+                               description="wav, flac, ogg or mp3 with one spoken instruction, 0.5-10 s")  # fmt: skip
+    voice_mode: EnumProperty(
+        name="Path",
+        items=(
+            ("end2end", "End-to-End", "The speech itself conditions the generator (shows the nearest caption)"),
+            ("cascaded", "Cascaded", "Speech is transcribed, the transcript drives the generator (shows it)"),
+        ),
+        default="end2end",
+    )
+    voice_heard: StringProperty(name="Heard", description="What the backend understood of the last recording")
+
     # --- Library search
     search_mode: EnumProperty(
         name="Search By",

@@ -64,6 +64,19 @@ class GenerateTextRequest:
 
 
 @dataclass
+class GenerateVoiceRequest:
+    """A Voice job: the recording (a local file, uploaded), the speech path, sampling settings and the rig."""
+
+    audio_path: str
+    path: str
+    seconds: float | None
+    seed: int
+    samples: int
+    guidance: float
+    rig: dict
+
+
+@dataclass
 class SearchRequest:
     k: int
     text: str | None = None
@@ -311,6 +324,31 @@ def run_generate_text(job, client, request: GenerateTextRequest) -> list[RigMoti
         motions = [_decode_solution(sample) for sample in samples]
         job.timings["transfer_s"] = max(0.0, time.perf_counter() - started - job.timings["backend_s"])
         return motions
+
+
+def run_generate_voice(job, client, request: GenerateVoiceRequest) -> tuple[list[RigMotion], dict]:
+    """Upload the recording, generate motion from it on the backend (one ``generate_speech`` job, retargeted onto the
+    rig there); returns one solution per variation and what the backend heard (``speech``: path, transcript or
+    nearest caption, confidence, engine). Bad audio is refused at submit, not understood audio fails the job: both
+    raise ``RuntimeError`` with the backend's reason (worker thread)."""
+    with client_errors(client, "generating motion from speech"):
+        started = time.perf_counter()
+        job.update(0.01, "uploading the recording")
+        remote_id = client.submit_generate_speech(request.audio_path, path=request.path, seconds=request.seconds,
+                                                  seed=request.seed, samples=request.samples,
+                                                  guidance=request.guidance, target=request.rig)  # fmt: skip
+        job.timings["upload_s"] = time.perf_counter() - started
+        status = follow(job, client, remote_id, (0.03, 0.95), "generating motion from speech")
+        job.timings["backend_s"] = _compute_s(status)
+        job.update(0.95, "downloading")
+        result = client.result(remote_id)
+        samples = result.get("samples") or []
+        if not samples:
+            raise ValueError("the backend's generate_speech job returned no motion")
+        motions = [_decode_solution(sample) for sample in samples]
+        job.timings["transfer_s"] = max(0.0, time.perf_counter() - started - job.timings["backend_s"]
+                                        - job.timings["upload_s"])  # fmt: skip
+        return motions, dict(result.get("speech") or {})
 
 
 def run_retarget(job, client, request: RetargetRequest) -> RigMotion:
