@@ -6,7 +6,8 @@ Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``
 - ``GET /capabilities`` — models (whether their weights are present; for loaded ones the device, runtime and ONNX
   Runtime providers they really run on), rigs, the server's device and runtime, ONNX providers in use, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
-- ``POST /jobs/conduct|retarget|search|search_video|generate|generate_speech|echo`` — submit a job -> its status (202).
+- ``POST /jobs/conduct|retarget|search|search_video|generate|generate_speech|record_speech|echo`` — submit a job
+  -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
 - ``GET /models``, ``POST /models/release`` — loaded models; free their memory.
 
@@ -47,6 +48,7 @@ from backend.schemas import (
     Health,
     JobResult,
     JobStatus,
+    RecordSpeechRequest,
     ReleaseRequest,
     ReleaseResult,
     RetargetRequest,
@@ -55,7 +57,13 @@ from backend.schemas import (
     VideoSearchRequest,
 )
 from backend.settings import AUDIO_CONTENT_TYPES, Settings
-from backend.speech_jobs import SPEECH_PIPELINES, prepare_generate_speech, speech_model_spec
+from backend.speech_jobs import (
+    SPEECH_PIPELINES,
+    NoInputDevice,
+    prepare_generate_speech,
+    prepare_record,
+    speech_model_spec,
+)
 from backend.uploads import UploadStore, audio_content_type, probe_duration
 
 log = logging.getLogger(__name__)
@@ -279,6 +287,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 step()
             raise
         return _submit(jobs, "generate_speech", params, cleanup)
+
+    @app.post("/jobs/record_speech", response_model=JobStatus, status_code=202, tags=["jobs"])
+    async def submit_record_speech(request: RecordSpeechRequest) -> dict:
+        """Record ``seconds`` from this machine's default microphone (progress: time recorded, stage: the level
+        meter); the result's ``upload_id`` feeds ``generate_speech``. 409 when there is no input device."""
+        try:
+            params = await run_in_threadpool(prepare_record, request.seconds, uploads)
+        except NoInputDevice as exc:
+            raise ApiError(409, "no_input_device", str(exc),
+                           "choose an audio file or the scene's sound strip") from None  # fmt: skip
+        return _submit(jobs, "record_speech", params)
 
     @app.post("/jobs/echo", response_model=JobStatus, status_code=202, tags=["jobs"])
     def submit_echo(request: EchoRequest) -> dict:

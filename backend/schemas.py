@@ -192,6 +192,13 @@ class GenerateSpeechRequest(_Strict):
         return self
 
 
+class RecordSpeechRequest(_Strict):
+    """Record a spoken instruction from the local backend's default microphone (sounddevice / PortAudio); the
+    result's ``upload_id`` goes into ``POST /jobs/generate_speech``. No input device: 409."""
+
+    seconds: float = Field(4.0, allow_inf_nan=False, description="recording length (s), 0.5-10")
+
+
 class EchoRequest(_Strict):
     """An empty job: returns its message (round-trip check of the job queue)."""
 

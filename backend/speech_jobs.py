@@ -131,6 +131,92 @@ def run_generate_speech(params: SpeechParams, context: JobContext) -> dict:
     }
 
 
+# -- recording from the local microphone ---------------------------------------------------------------------------
+#: The job kind of a microphone recording (``POST /jobs/record_speech``).
+RECORD_KIND = "record_speech"
+#: Chunk length of the level meter (s).
+METER_S = 0.1
+
+
+class NoInputDevice(BatonError):
+    """This machine has no audio input device (or no PortAudio); the route answers 409 with the message."""
+
+
+@dataclass
+class RecordParams:
+    """A microphone recording: ``seconds`` of mono 16 kHz from ``device`` (PortAudio index), saved into ``uploads``
+    (a :class:`backend.uploads.UploadStore`) when done."""
+
+    seconds: float
+    device: int
+    uploads: Any
+
+
+def default_input_device() -> int:
+    """The PortAudio index of the default input device.
+
+    Raises:
+        NoInputDevice: PortAudio is missing (Debian ``libportaudio2``) or no input device is present / default.
+    """
+    try:
+        import sounddevice
+    except OSError as exc:  # sounddevice imports but cannot find the PortAudio library
+        raise NoInputDevice(f"no microphone: PortAudio is not installed ({exc}); install libportaudio2, or choose "
+                            "an audio file") from None  # fmt: skip
+    try:
+        info = sounddevice.query_devices(kind="input")
+    except sounddevice.PortAudioError:
+        info = None
+    if not info or int(info.get("max_input_channels", 0)) < 1:
+        raise NoInputDevice("no input device: this machine has no microphone (PortAudio lists no default input); "
+                            "connect one or choose an audio file")  # fmt: skip
+    return int(info["index"])
+
+
+def prepare_record(seconds: float, uploads: Any) -> RecordParams:
+    """Check the length and that a microphone exists (nothing is recorded yet).
+
+    Raises:
+        ValueError: ``seconds`` outside ``models.speech.audio.MIN_SECONDS..MAX_SECONDS``.
+        NoInputDevice: as :func:`default_input_device`.
+    """
+    from models.speech.audio import MAX_SECONDS, MIN_SECONDS
+
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be between {MIN_SECONDS:g} and {MAX_SECONDS:g} s for one instruction, "
+                         f"got {seconds:g}")  # fmt: skip
+    return RecordParams(float(seconds), default_input_device(), uploads)
+
+
+def run_record(params: RecordParams, context: JobContext) -> dict:
+    """Record ``seconds`` from the microphone; progress = the time recorded, stage = the level meter (dBFS of the
+    last :data:`METER_S`). The WAV becomes an upload for ``generate_speech``.
+
+    Returns:
+        ``{"upload_id", "duration_s", "level_dbfs"}`` (the whole recording's RMS level).
+    """
+    import sounddevice
+    import soundfile
+
+    from models.speech.audio import SAMPLE_RATE, level_dbfs
+
+    chunk = int(METER_S * SAMPLE_RATE)
+    total = int(params.seconds * SAMPLE_RATE)
+    parts: list[np.ndarray] = []
+    context.progress.update(0.0, "recording")
+    with sounddevice.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", device=params.device) as stream:
+        recorded = 0
+        while recorded < total:
+            block, _ = stream.read(min(chunk, total - recorded))
+            parts.append(block[:, 0].copy())
+            recorded += block.shape[0]
+            context.progress.update(recorded / total, f"recording: level {level_dbfs(parts[-1]):.0f} dBFS")
+    audio = np.concatenate(parts)
+    upload = params.uploads.add_file(".wav", lambda path: soundfile.write(str(path), audio, SAMPLE_RATE,
+                                                                          subtype="PCM_16"))  # fmt: skip
+    return {"upload_id": upload.id, "duration_s": audio.shape[0] / SAMPLE_RATE, "level_dbfs": level_dbfs(audio)}
+
+
 # -- the model -----------------------------------------------------------------------------------------------------
 def _speech_loader(settings: Settings, device: str) -> Any:
     """A :class:`backend.instruct.speech.SpeechInstructor` (models load on first use) on the configured Whisper
@@ -165,5 +251,5 @@ def speech_model_spec() -> ModelSpec:
 
 
 #: What ``backend.app`` registers next to :data:`backend.pipelines.PIPELINES`.
-SPEECH_PIPELINES = {JOB_KIND: run_generate_speech}
+SPEECH_PIPELINES = {JOB_KIND: run_generate_speech, RECORD_KIND: run_record}
 

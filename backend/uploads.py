@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,24 @@ class UploadStore:
             path.unlink(missing_ok=True)
             raise
         upload = Upload(upload_id, path, content_type, size, None, time.time())
+        with self._lock:
+            self._uploads[upload_id] = upload
+        return upload
+
+    def add_file(self, suffix: str, write: Callable[[Path], None], content_type: str = "audio/wav") -> Upload:
+        """A server-made upload (e.g. a microphone recording): ``write(path)`` fills a new temporary file, which is
+        then registered like a received upload (deleted if ``write`` raises)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        upload_id = uuid.uuid4().hex
+        fd, name = tempfile.mkstemp(prefix=f"{upload_id}.", suffix=suffix, dir=self.folder)
+        os.close(fd)
+        path = Path(name)
+        try:
+            write(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        upload = Upload(upload_id, path, content_type, path.stat().st_size, probe_duration(path), time.time())
         with self._lock:
             self._uploads[upload_id] = upload
         return upload

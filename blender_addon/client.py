@@ -209,25 +209,35 @@ class BatonClient:
         return self._request("POST", "/jobs/generate", body)["id"]
 
     def submit_generate_speech(self, audio: str | os.PathLike | None = None, *, audio_path: str | None = None,
-                               path: str = "end2end", seconds: float | None = None, seed: int = 0, samples: int = 1,
-                               guidance: float = 4.0, target: str | dict = "smpl24") -> str:  # fmt: skip
+                               upload_id: str | None = None, path: str = "end2end", seconds: float | None = None,
+                               seed: int = 0, samples: int = 1, guidance: float = 4.0,
+                               target: str | dict = "smpl24") -> str:  # fmt: skip
         """Start generating motion from a spoken instruction (docs/voice.md); returns the job id.
 
         Args:
             audio: a local recording (0.5-10 s), uploaded first; or ``audio_path``: a file on the server under its
-                roots. Bad audio (unreadable, rate, length, silence) is refused with the server's reason.
+                roots; or ``upload_id``: a recording already on the server (:meth:`submit_record_speech`). Bad audio
+                (unreadable, rate, length, silence) is refused with the server's reason.
             path: ``end2end`` (speech condition) or ``cascaded`` (transcript -> text generator).
             seconds, seed, samples, guidance, target: as :meth:`submit_generate`.
         """
-        if (audio is None) == (audio_path is None):
-            raise ValueError("give exactly one of audio (a local file to upload) and audio_path (a server path)")
+        if sum(x is not None for x in (audio, audio_path, upload_id)) != 1:
+            raise ValueError("give exactly one of audio (a local file to upload), audio_path (a server path) and "
+                             "upload_id (a recording on the server)")  # fmt: skip
         body: dict[str, Any] = {"path": path, "seconds": seconds, "seed": seed, "samples": samples,
                                 "guidance": guidance, "target": target}  # fmt: skip
         if audio is not None:
             body["upload_id"] = self.upload_audio(audio)["upload_id"]
-        else:
+        elif audio_path is not None:
             body["audio_path"] = str(audio_path)
+        else:
+            body["upload_id"] = upload_id
         return self._request("POST", "/jobs/generate_speech", body)["id"]
+
+    def submit_record_speech(self, seconds: float = 4.0) -> str:
+        """Start recording ``seconds`` from the backend machine's default microphone; returns the job id (its result:
+        ``{"upload_id", "duration_s", "level_dbfs"}``). No input device: :class:`BatonClientError` 409."""
+        return self._request("POST", "/jobs/record_speech", {"seconds": seconds})["id"]
 
     def submit_search_video(self, video_path: str, *, k: int = 10, filters: dict | None = None, exact: bool = False,
                             max_seconds: float = 180.0) -> str:  # fmt: skip

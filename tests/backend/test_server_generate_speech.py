@@ -130,3 +130,15 @@ def test_capabilities_list_the_job_and_the_speech_model(client):
     caps = client.capabilities()
     assert "generate_speech" in caps["job_kinds"]
     assert caps["models"]["speech"]["available"] is True and "end-to-end weights" in caps["models"]["speech"]["detail"]
+
+
+def test_recording_without_a_microphone_is_refused_with_a_clear_message_and_no_job(client):
+    before = client.jobs()
+    with pytest.raises(BatonClientError) as info:
+        client.submit_record_speech(20.0)
+    assert info.value.status == 400 and "between 0.5 and 10 s" in info.value.detail, info.value
+    with pytest.raises(BatonClientError) as info:
+        client.submit_record_speech(3.0)  # this machine has no input device (PortAudio lists none)
+    assert info.value.status == 409 and info.value.error == "no_input_device", info.value
+    assert "no input device" in info.value.detail or "PortAudio is not installed" in info.value.detail
+    assert client.jobs() == before
