@@ -97,6 +97,7 @@ class BATON_OT_generate_voice(bpy.types.Operator):
                 voice_source=settings.voice_source,
                 voice_path=settings.voice_path,
                 path=settings.voice_mode,
+                record_seconds=settings.voice_record_seconds,
                 seconds=None if settings.text_auto_duration else settings.text_seconds,
                 seed=settings.text_seed,
                 samples=settings.text_samples,

@@ -182,6 +182,9 @@ class BATON_PT_generate_voice(bpy.types.Panel):
         layout.prop(settings, "voice_source", expand=True)
         if settings.voice_source == "FILE":
             layout.prop(settings, "voice_path", text="File")
+        elif settings.voice_source == "MIC":
+            layout.prop(settings, "voice_record_seconds")
+            layout.label(text="Recorded by the backend's machine (level meter in the progress bar)", icon="INFO")
         layout.prop(settings, "voice_mode", expand=True)
         model_info = (server.status().capabilities.get("models") or {}).get("speech")
         if isinstance(model_info, dict) and not model_info.get("available", True):

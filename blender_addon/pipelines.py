@@ -253,6 +253,7 @@ def start_generate_voice(
     voice_path: str,
     path: str,
     seconds: float | None,
+    record_seconds: float = 4.0,
     seed: int,
     samples: int,
     guidance: float,
@@ -260,8 +261,10 @@ def start_generate_voice(
     frame_start: int,
 ) -> jobs.Job:
     """Generate motion from a spoken instruction onto the target armature (non-blocking): the recording (a file or
-    the scene's sound strip) is uploaded to the backend, understood there by ``path`` (``end2end`` | ``cascaded``,
-    docs/voice.md) and generated like Generate from Text; the variations land as Actions in one undo step, and
+    the scene's sound strip) is uploaded to the backend (``voice_source="MIC"``: the backend records
+    ``record_seconds`` from its default microphone instead; no input device fails the job with that message),
+    understood there by ``path`` (``end2end`` | ``cascaded``, docs/voice.md) and generated like Generate from Text;
+    the variations land as Actions in one undo step, and
     ``scene.baton.voice_heard`` shows the transcript or the nearest caption. Audio the backend refuses (silent, too
     short / long, unreadable) or does not understand fails the job with its reason; nothing lands then.
 
@@ -271,7 +274,7 @@ def start_generate_voice(
     """
     if path not in ("end2end", "cascaded"):
         raise ValueError(f"the speech path must be end2end or cascaded, got {path!r}")
-    audio = resolve_recording(context, voice_source, voice_path)
+    audio = None if voice_source == "MIC" else resolve_recording(context, voice_source, voice_path)
     if seconds is not None and not math.isfinite(seconds):
         raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
     if not math.isfinite(guidance) or guidance < 0:
@@ -284,10 +287,11 @@ def start_generate_voice(
     request = remote_calls.GenerateVoiceRequest(
         audio_path=audio, path=path, seconds=None if seconds is None else float(seconds), seed=int(seed),
         samples=int(samples), guidance=float(guidance), rig=remote_calls.rig_of(obj),
+        record_seconds=float(record_seconds),
     )  # fmt: skip
     url, token = server.connection(context)
     start_command = _auto_start_command(context)
-    stem = os.path.splitext(os.path.basename(audio))[0]
+    stem = "microphone" if audio is None else os.path.splitext(os.path.basename(audio))[0]
 
     def work(job: jobs.Job):
         client = remote_calls.connect(job, start_command=start_command, url=url, token=token)

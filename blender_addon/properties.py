@@ -114,9 +114,14 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
         items=(
             ("FILE", "File", "An audio file with one spoken instruction (0.5-10 s)"),
             ("STRIP", "Sound Strip", "The scene's sound strip (the active one if it is a sound, else the first)"),
+            ("MIC", "Microphone", "Record from the default microphone of the machine the local backend runs on"),
         ),
         default="FILE",
     )
+    voice_record_seconds: FloatProperty(
+        name="Record", default=4.0, min=0.5, max=10.0, precision=1, unit="TIME_ABSOLUTE",
+        description="How long to record from the microphone (one instruction, 0.5-10 s)",
+    )  # fmt: skip
     voice_path: StringProperty(name="Recording File", subtype="FILE_PATH",
                                description="wav, flac, ogg or mp3 with one spoken instruction, 0.5-10 s")  # fmt: skip
     voice_mode: EnumProperty(

@@ -65,15 +65,17 @@ class GenerateTextRequest:
 
 @dataclass
 class GenerateVoiceRequest:
-    """A Voice job: the recording (a local file, uploaded), the speech path, sampling settings and the rig."""
+    """A Voice job: the recording (a local file, uploaded; or ``None`` and ``record_seconds`` recorded by the
+    backend from its default microphone), the speech path, sampling settings and the rig."""
 
-    audio_path: str
+    audio_path: str | None
     path: str
     seconds: float | None
     seed: int
     samples: int
     guidance: float
     rig: dict
+    record_seconds: float | None = None
 
 
 @dataclass
@@ -333,12 +335,22 @@ def run_generate_voice(job, client, request: GenerateVoiceRequest) -> tuple[list
     raise ``RuntimeError`` with the backend's reason (worker thread)."""
     with client_errors(client, "generating motion from speech"):
         started = time.perf_counter()
-        job.update(0.01, "uploading the recording")
-        remote_id = client.submit_generate_speech(request.audio_path, path=request.path, seconds=request.seconds,
-                                                  seed=request.seed, samples=request.samples,
-                                                  guidance=request.guidance, target=request.rig)  # fmt: skip
-        job.timings["upload_s"] = time.perf_counter() - started
-        status = follow(job, client, remote_id, (0.03, 0.95), "generating motion from speech")
+        options = {"path": request.path, "seconds": request.seconds, "seed": request.seed, "samples": request.samples,
+                   "guidance": request.guidance, "target": request.rig}  # fmt: skip
+        if request.audio_path is None:  # the backend records from its microphone; its stage is the level meter
+            job.update(0.01, "recording")
+            record_id = client.submit_record_speech(float(request.record_seconds or 4.0))
+            follow(job, client, record_id, (0.01, 0.3), "recording from the microphone")
+            job.timings["record_s"] = time.perf_counter() - started
+            remote_id = client.submit_generate_speech(upload_id=client.result(record_id)["upload_id"],
+                                                      **options)  # fmt: skip
+            job.timings["upload_s"] = 0.0
+        else:
+            job.update(0.01, "uploading the recording")
+            remote_id = client.submit_generate_speech(request.audio_path, **options)
+            job.timings["upload_s"] = time.perf_counter() - started
+        status = follow(job, client, remote_id, (0.3 if request.audio_path is None else 0.03, 0.95),
+                        "generating motion from speech")  # fmt: skip
         job.timings["backend_s"] = _compute_s(status)
         job.update(0.95, "downloading")
         result = client.result(remote_id)
@@ -347,7 +359,7 @@ def run_generate_voice(job, client, request: GenerateVoiceRequest) -> tuple[list
             raise ValueError("the backend's generate_speech job returned no motion")
         motions = [_decode_solution(sample) for sample in samples]
         job.timings["transfer_s"] = max(0.0, time.perf_counter() - started - job.timings["backend_s"]
-                                        - job.timings["upload_s"])  # fmt: skip
+                                        - job.timings["upload_s"] - job.timings.get("record_s", 0.0))  # fmt: skip
         return motions, dict(result.get("speech") or {})
 
 

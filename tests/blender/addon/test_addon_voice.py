@@ -158,6 +158,22 @@ def test_a_silent_recording_fails_with_the_reason_and_nothing_lands(addon, clean
     assert any(n.kind == "label" and "silent" in n.text for n in drawn.walk()), "the reason is shown in the panel"
 
 
+@pytest.mark.slow
+def test_the_microphone_without_an_input_device_fails_with_a_clear_message_and_nothing_lands(
+        addon, clean_scene, voice_prefs, wait_jobs, tmp_path):  # fmt: skip
+    obj = build_mixamo_rig()
+    idle = give_idle_action(obj)
+    settings = _settings(clean_scene, tmp_path / "unused.wav", voice_source="MIC", voice_path="",
+                         voice_record_seconds=2.0)  # fmt: skip
+    drawn = record_panel(bpy.types.BATON_PT_generate_voice)
+    assert any(n.kind == "label" and "Recorded by the backend" in n.text for n in drawn.walk())
+    job = _run(addon, wait_jobs)  # this machine has no microphone
+    assert job.state == "failed", job.message
+    assert "no input device" in job.message or "PortAudio is not installed" in job.message, job.message
+    assert settings.last_message_is_error and settings.pending_action is None
+    assert obj.animation_data.action == idle and [a.name for a in bpy.data.actions] == ["Idle"]
+
+
 def test_no_recording_is_refused_before_any_job(addon, clean_scene, tmp_path):
     obj = build_mixamo_rig()
     idle = give_idle_action(obj)
