@@ -43,11 +43,17 @@ def speak(text: str, path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def audio_root(tmp_path_factory) -> Path:
+    """The server's allowed root (``--root``), where the spoken instruction lies."""
+    return tmp_path_factory.mktemp("audio")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, audio_root):
     from models.instruct.generator import DEFAULT_WEIGHTS, RUN_FILES
 
     assert all((DEFAULT_WEIGHTS / name).is_file() for name in RUN_FILES), f"no shipped weights in {DEFAULT_WEIGHTS}"
-    live = start_server(tmp_path_factory.mktemp("speech"), "--workers", "1")
+    live = start_server(tmp_path_factory.mktemp("speech"), "--workers", "1", "--root", str(audio_root))
     yield live
     live.stop()
 
@@ -58,8 +64,8 @@ def client(server) -> BatonClient:
 
 
 @pytest.fixture(scope="module")
-def spoken(tmp_path_factory) -> Path:
-    return speak(INSTRUCTION, tmp_path_factory.mktemp("audio") / "instruction.wav")
+def spoken(audio_root) -> Path:
+    return speak(INSTRUCTION, audio_root / "instruction.wav")
 
 
 def test_bad_audio_is_refused_at_submit_with_the_reason_and_no_job(client, tmp_path, spoken):
@@ -141,4 +147,18 @@ def test_recording_without_a_microphone_is_refused_with_a_clear_message_and_no_j
         client.submit_record_speech(3.0)  # this machine has no input device (PortAudio lists none)
     assert info.value.status == 409 and info.value.error == "no_input_device", info.value
     assert "no input device" in info.value.detail or "PortAudio is not installed" in info.value.detail
+    assert client.jobs() == before
+
+
+def test_a_server_path_under_the_allowed_roots_is_read_in_place_and_one_outside_is_refused(client, spoken, tmp_path):
+    result = client.wait(client.submit_generate_speech(audio_path=str(spoken), seconds=2.0, target="smpl24"),
+                         timeout=600)  # fmt: skip
+    assert result["speech"]["path"] == "end2end" and len(result["samples"]) == 1 and spoken.is_file()
+    assert decode_motion(result["samples"][0]["motion"]).num_frames == 40
+    outside = tmp_path / "outside.wav"
+    outside.write_bytes(spoken.read_bytes())
+    before = client.jobs()
+    with pytest.raises(BatonClientError) as info:
+        client.submit_generate_speech(audio_path=str(outside))
+    assert info.value.status in (400, 403) and "allowed roots" in info.value.detail, info.value
     assert client.jobs() == before
