@@ -230,6 +230,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/jobs/conduct", response_model=JobStatus, status_code=202, tags=["jobs"])
     async def submit_conduct(request: ConductRequest) -> dict:
         """Music -> a conductor's performance (coco13, 30 fps), optionally retargeted onto ``target``."""
+        return await submit_with_audio("conduct", request, prepare_conduct)
+
+    async def submit_with_audio(kind: str, request, prepare) -> dict:
+        """Submit a job whose audio is an upload (``request.upload_id``, deleted when the job ends or when
+        ``prepare(request, settings, audio_path)`` refuses it) or a server file under an allowed root."""
         cleanup = []
         if request.upload_id is not None:
             upload = uploads.take(request.upload_id)
@@ -238,12 +243,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             audio_path = await run_in_threadpool(resolve_allowed_path, request.audio_path, settings, "audio_path")
         try:
-            params = await run_in_threadpool(prepare_conduct, request, settings, audio_path)
+            params = await run_in_threadpool(prepare, request, settings, audio_path)
         except BaseException:
             for step in cleanup:
                 step()
             raise
-        return _submit(jobs, "conduct", params, cleanup)
+        return _submit(jobs, kind, params, cleanup)
 
     @app.post("/jobs/retarget", response_model=JobStatus, status_code=202, tags=["jobs"])
     async def submit_retarget(request: RetargetRequest) -> dict:
@@ -273,20 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def submit_generate_speech(request: GenerateSpeechRequest) -> dict:
         """Spoken instruction (an upload or a server file) -> motion by the ``end2end`` or ``cascaded`` path
         (docs/voice.md), variations, retargeted onto ``target``; bad audio answers 400 here."""
-        cleanup = []
-        if request.upload_id is not None:
-            upload = uploads.take(request.upload_id)
-            audio_path = upload.path
-            cleanup.append(lambda: upload.path.unlink(missing_ok=True))
-        else:
-            audio_path = await run_in_threadpool(resolve_allowed_path, request.audio_path, settings, "audio_path")
-        try:
-            params = await run_in_threadpool(prepare_generate_speech, request, settings, audio_path)
-        except BaseException:
-            for step in cleanup:
-                step()
-            raise
-        return _submit(jobs, "generate_speech", params, cleanup)
+        return await submit_with_audio("generate_speech", request, prepare_generate_speech)
 
     @app.post("/jobs/record_speech", response_model=JobStatus, status_code=202, tags=["jobs"])
     async def submit_record_speech(request: RecordSpeechRequest) -> dict:
