@@ -56,6 +56,18 @@ class BATON_OT_generate(bpy.types.Operator):
         return _ok(self, context, f"{job.label}: started (see the progress bar; Cancel stops it)")
 
 
+def _generation_options(settings) -> dict:
+    """The options text and voice generation share (the Generate from Text panel's fields)."""
+    return {
+        "seconds": None if settings.text_auto_duration else settings.text_seconds,
+        "seed": settings.text_seed,
+        "samples": settings.text_samples,
+        "guidance": settings.text_guidance,
+        "target": settings.target,
+        "frame_start": settings.frame_start,
+    }
+
+
 class BATON_OT_generate_text(bpy.types.Operator):
     """Generate motion from the text prompt on the target armature (runs in the background)"""
 
@@ -69,12 +81,7 @@ class BATON_OT_generate_text(bpy.types.Operator):
             job = pipelines.start_generate_text(
                 context,
                 prompt=settings.text_prompt,
-                seconds=None if settings.text_auto_duration else settings.text_seconds,
-                seed=settings.text_seed,
-                samples=settings.text_samples,
-                guidance=settings.text_guidance,
-                target=settings.target,
-                frame_start=settings.frame_start,
+                **_generation_options(settings),
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             return _fail(self, context, exc)
@@ -98,12 +105,7 @@ class BATON_OT_generate_voice(bpy.types.Operator):
                 voice_path=settings.voice_path,
                 path=settings.voice_mode,
                 record_seconds=settings.voice_record_seconds,
-                seconds=None if settings.text_auto_duration else settings.text_seconds,
-                seed=settings.text_seed,
-                samples=settings.text_samples,
-                guidance=settings.text_guidance,
-                target=settings.target,
-                frame_start=settings.frame_start,
+                **_generation_options(settings),
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             return _fail(self, context, exc)

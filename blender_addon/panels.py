@@ -29,6 +29,24 @@ def wrapped(layout, text: str, icon: str = "NONE", width: int = 48) -> None:
         layout.label(text=line, icon=icon if i == 0 else "BLANK1")
 
 
+def draw_model_note(layout, name: str) -> None:
+    """An error note when the backend reports model ``name`` (``t2m``, ``conductor:diffusion``) unavailable."""
+    model_info = (server.status().capabilities.get("models") or {}).get(name)
+    if isinstance(model_info, dict) and not model_info.get("available", True):
+        wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
+                icon="ERROR")
+
+
+def draw_start(layout, kind: str, operator: str, icon: str) -> None:
+    """The big start button of a job ``kind`` (disabled while one runs), then its progress (:func:`draw_job`)."""
+    job = jobs.runner().latest(kind)
+    row = layout.row()
+    row.scale_y = 1.4
+    row.enabled = not (job is not None and job.active)
+    row.operator(operator, icon=icon)
+    draw_job(layout, kind)
+
+
 def draw_job(layout, kind: str) -> None:
     """Progress bar + Cancel while a job of ``kind`` runs; its error (with a Start button when the backend is
     down) after it failed."""
@@ -99,10 +117,7 @@ class BATON_PT_generate(bpy.types.Panel):
             layout.prop(settings, "audio_path", text="File")
         column = layout.column(align=True)
         column.prop(settings, "model")
-        model_info = (server.status().capabilities.get("models") or {}).get(f"conductor:{settings.model}")
-        if isinstance(model_info, dict) and not model_info.get("available", True):
-            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
-                    icon="ERROR")
+        draw_model_note(layout, f"conductor:{settings.model}")
         column = layout.column(align=True)
         column.prop(settings, "seed")
         if settings.model == "diffusion":
@@ -120,12 +135,7 @@ class BATON_PT_generate(bpy.types.Panel):
         column.prop(settings, "add_sound_strip")
         column.prop(settings, "set_scene_range")
         layout.use_property_split = False
-        job = jobs.runner().latest("generate")
-        row = layout.row()
-        row.scale_y = 1.4
-        row.enabled = not (job is not None and job.active)
-        row.operator("baton.generate", icon="PLAY_SOUND")
-        draw_job(layout, "generate")
+        draw_start(layout, "generate", "baton.generate", "PLAY_SOUND")
 
 
 class BATON_PT_generate_text(bpy.types.Panel):
@@ -139,10 +149,7 @@ class BATON_PT_generate_text(bpy.types.Panel):
         layout = self.layout
         settings = context.scene.baton
         layout.prop(settings, "text_prompt", text="", icon="TEXT")
-        model_info = (server.status().capabilities.get("models") or {}).get("t2m")
-        if isinstance(model_info, dict) and not model_info.get("available", True):
-            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
-                    icon="ERROR")
+        draw_model_note(layout, "t2m")
         layout.use_property_split = True
         layout.use_property_decorate = False
         column = layout.column(align=True)
@@ -157,12 +164,7 @@ class BATON_PT_generate_text(bpy.types.Panel):
         layout.prop(settings, "target")
         layout.prop(settings, "frame_start")
         layout.use_property_split = False
-        job = jobs.runner().latest("generate_text")
-        row = layout.row()
-        row.scale_y = 1.4
-        row.enabled = not (job is not None and job.active)
-        row.operator("baton.generate_text", icon="OUTLINER_OB_ARMATURE")
-        draw_job(layout, "generate_text")
+        draw_start(layout, "generate_text", "baton.generate_text", "OUTLINER_OB_ARMATURE")
 
 
 class BATON_PT_generate_voice(bpy.types.Panel):
@@ -186,16 +188,8 @@ class BATON_PT_generate_voice(bpy.types.Panel):
             layout.prop(settings, "voice_record_seconds")
             layout.label(text="Recorded by the backend's machine (level meter in the progress bar)", icon="INFO")
         layout.prop(settings, "voice_mode", expand=True)
-        model_info = (server.status().capabilities.get("models") or {}).get("speech")
-        if isinstance(model_info, dict) and not model_info.get("available", True):
-            wrapped(layout.column(align=True), f"Not available on this backend: {model_info.get('detail', '')}",
-                    icon="ERROR")
-        job = jobs.runner().latest("generate_voice")
-        row = layout.row()
-        row.scale_y = 1.4
-        row.enabled = not (job is not None and job.active)
-        row.operator("baton.generate_voice", icon="SPEAKER")
-        draw_job(layout, "generate_voice")
+        draw_model_note(layout, "speech")
+        draw_start(layout, "generate_voice", "baton.generate_voice", "SPEAKER")
         if settings.voice_heard and settings.pending_action is not None:
             wrapped(layout.box(), settings.voice_heard, icon="OUTLINER_DATA_SPEAKER")
 
