@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import __version__
-from backend.api_errors import ERROR_RESPONSES, ApiError, error_response, install_error_handlers
+from backend.api_errors import ERROR_RESPONSES, ApiError, ErrorBody, error_response, install_error_handlers
 from backend.auth import BearerAuthMiddleware, load_or_create_token
 from backend.generate_jobs import GENERATE_PIPELINES, prepare_generate, t2m_model_spec
 from backend.jobs import FINISHED, JobManager, JobNotFound, JobState, TooManyJobs
@@ -280,7 +280,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (docs/voice.md), variations, retargeted onto ``target``; bad audio answers 400 here."""
         return await submit_with_audio("generate_speech", request, prepare_generate_speech)
 
-    @app.post("/jobs/record_speech", response_model=JobStatus, status_code=202, tags=["jobs"])
+    @app.post("/jobs/record_speech", response_model=JobStatus, status_code=202, tags=["jobs"],
+              responses={409: {"model": ErrorBody, "description": "no input device (or no PortAudio) on this machine"}})
     async def submit_record_speech(request: RecordSpeechRequest) -> dict:
         """Record ``seconds`` from this machine's default microphone (progress: time recorded, stage: the level
         meter); the result's ``upload_id`` feeds ``generate_speech``. 409 when there is no input device."""
