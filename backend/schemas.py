@@ -146,7 +146,17 @@ class TimelineSegmentPayload(_Strict):
     end_s: float = Field(allow_inf_nan=False, description="seconds; each segment lasts until the next starts")
 
 
-class GenerateRequest(_Strict):
+class _GenerationOptions(_Strict):
+    """The options text and speech generation share: duration, seed, variations, guidance and the target rig."""
+
+    seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
+    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
+    target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
+
+
+class GenerateRequest(_GenerationOptions):
     """Generate motion from a text prompt or a timeline of prompts (text-to-motion, ``models.instruct``), retargeted
     onto ``target``.
 
@@ -157,11 +167,6 @@ class GenerateRequest(_Strict):
     prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="e.g. 'a person waves'")
     timeline: list[TimelineSegmentPayload] | None = Field(None, min_length=1, max_length=64,
                                                           description="prompts one after another")  # fmt: skip
-    seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
-    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
-    target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
 
     @model_validator(mode="after")
     def _one_text(self) -> GenerateRequest:
@@ -170,7 +175,7 @@ class GenerateRequest(_Strict):
         return self
 
 
-class GenerateSpeechRequest(_Strict):
+class GenerateSpeechRequest(_GenerationOptions):
     """Generate motion from a spoken instruction (docs/voice.md): an uploaded recording (``upload_id`` from
     ``POST /uploads/audio``) or a file on the server under an allowed root (``audio_path``), understood by the
     ``end2end`` or the ``cascaded`` path, then generated like ``generate`` and retargeted onto ``target``. The audio is
@@ -179,11 +184,6 @@ class GenerateSpeechRequest(_Strict):
     upload_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
     audio_path: str | None = Field(None, max_length=4096, description="server path under an allowed root")
     path: Literal["end2end", "cascaded"] = Field("end2end", description="speech condition, or transcript -> text")
-    seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
-    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
-    target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateSpeechRequest:

@@ -169,6 +169,21 @@ def check_prompt(prompt: str) -> str:
     return text
 
 
+def _check_generation_options(seconds: float | None, guidance: float, samples: int) -> None:
+    """Refuse, before any job starts, what text and voice generation share: a duration or guidance that is not a
+    finite number (or a negative guidance), fewer than one variation.
+
+    Raises:
+        ValueError: naming the option.
+    """
+    if seconds is not None and not math.isfinite(seconds):
+        raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
+    if not math.isfinite(guidance) or guidance < 0:
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    if int(samples) < 1:
+        raise ValueError(f"ask for at least one variation, got {samples}")
+
+
 def start_generate_text(
     context: bpy.types.Context,
     *,
@@ -191,12 +206,7 @@ def start_generate_text(
             guidance), fewer than one variation, no usable armature (nothing was changed then).
     """
     text = check_prompt(prompt)
-    if seconds is not None and not math.isfinite(seconds):
-        raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
-    if not math.isfinite(guidance) or guidance < 0:
-        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
-    if int(samples) < 1:
-        raise ValueError(f"ask for at least one variation, got {samples}")
+    _check_generation_options(seconds, guidance, samples)
     _refuse_if_running("generate_text")
     obj, created = resolve_target(context, target)
     target_ref = TargetRef.of(obj)
@@ -275,12 +285,7 @@ def start_generate_voice(
     if path not in ("end2end", "cascaded"):
         raise ValueError(f"the speech path must be end2end or cascaded, got {path!r}")
     audio = None if voice_source == "MIC" else resolve_recording(context, voice_source, voice_path)
-    if seconds is not None and not math.isfinite(seconds):
-        raise ValueError(f"the duration must be a number of seconds, got {seconds!r}")
-    if not math.isfinite(guidance) or guidance < 0:
-        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
-    if int(samples) < 1:
-        raise ValueError(f"ask for at least one variation, got {samples}")
+    _check_generation_options(seconds, guidance, samples)
     _refuse_if_running("generate_voice")
     obj, created = resolve_target(context, target)
     target_ref = TargetRef.of(obj)
