@@ -8,7 +8,6 @@ Results use the DESIGN §2 wire format (:mod:`backend.wire_motion`).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,60 +266,18 @@ def _conductor_available(name: str):
     return check
 
 
-class _DeviceEmbedder:
-    """The library's retrieval model (:func:`backend.library.load_embedder` of ``path``; ``None`` = the installed
-    default), loaded on first use on the server's ``device``: an :class:`~backend.library.Embedder` whose attributes
-    load it, so opening the library (e.g. to retarget a clip) never loads the encoders and a search loads them once.
-
-    Raises (on first use): backend.errors.NotAvailableError when there is no retrieval model.
-    """
-
-    def __init__(self, path: str | None, device: str) -> None:
-        self.path, self.device = path, device
-        self._loaded = None
-        self._lock = threading.Lock()
-
-    def _embedder(self):
-        with self._lock:
-            if self._loaded is None:
-                from backend.library import load_embedder
-
-                self._loaded = load_embedder(self.path, device=self.device)
-            return self._loaded
-
-    @property
-    def model_key(self) -> str:
-        return self._embedder().model_key
-
-    @property
-    def dim(self) -> int:
-        return self._embedder().dim
-
-    def embed_text(self, texts: list[str]) -> np.ndarray:
-        return self._embedder().embed_text(texts)
-
-    def embed_motion(self, motions: list[Motion]) -> np.ndarray:
-        return self._embedder().embed_motion(motions)
-
-    def runtime_info(self) -> dict:
-        """Where the loaded retrieval model's parameters are (torch); empty while it is not loaded."""
-        if self._loaded is None:
-            return {}
-        model = getattr(self._loaded, "model", self._loaded)
-        return {**instance_runtime(model), "runtime": "torch"}
-
-
 def _library_runtime(library: Any) -> dict:
-    """What the library's search runs on: its embedder's :meth:`_DeviceEmbedder.runtime_info`."""
+    """What the library's search runs on: its retrieval model's device once a search has loaded it
+    (:meth:`backend.library.embedding.RetrievalModelEmbedder.runtime_info`); empty before."""
     return instance_runtime(library.embedder) if library.has_embedder else {}
 
 
 def _library_loader(settings: Settings, device: str) -> Any:
     from backend.library import open_library
 
-    embedder = _DeviceEmbedder(settings.retrieval_model, device)  # nothing loads until the first search
-    # None: the default model loads on first search; a library that does not exist is an error, not a new empty one
-    return open_library(settings.library_url, embedder, create=False)
+    # the retrieval model (settings.retrieval_model; None: the installed default) loads on the first search, on the
+    # server's device; a library that does not exist is an error, not a new empty one
+    return open_library(settings.library_url, create=False, embedder_path=settings.retrieval_model, device=device)
 
 
 def _library_available(settings: Settings) -> tuple[bool, str]:

@@ -27,7 +27,8 @@ def default_library_url() -> str:
 
 
 def open_library(
-    url: str | os.PathLike | None = None, embedder: Embedder | None = None, *, create: bool = True
+    url: str | os.PathLike | None = None, embedder: Embedder | None = None, *, create: bool = True,
+    embedder_path: str | os.PathLike | None = None, device: str = "cpu",
 ) -> Library:
     """Open the library at ``url``, creating it when missing unless ``create`` is false.
 
@@ -35,20 +36,28 @@ def open_library(
         url: ``None`` (:func:`default_library_url`); ``sqlite:///PATH`` (SQLAlchemy style: ``sqlite:///lib.sqlite`` is
             relative, ``sqlite:////abs/lib.sqlite`` absolute) or a plain file path (SQLite); or
             ``postgresql://user@host:port/db`` (PostgreSQL + pgvector).
-        embedder: the retrieval model for searches (default: loaded on first search).
+        embedder: the retrieval model for searches (default: ``load_embedder(embedder_path, device=device)`` on the
+            first search, see :attr:`Library.embedder`).
         create: create a missing library (imports); ``False`` for readers (search, stats), which must say that the
             library is missing rather than answer from a new, empty one.
+        embedder_path: the retrieval model's run folder for that first-search load (``None``: the installed default);
+            only without ``embedder``.
+        device: torch device that model runs on (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
 
     Raises:
-        ValueError: for an unknown URL scheme or an unreachable PostgreSQL server.
+        ValueError: for an unknown URL scheme, an unreachable PostgreSQL server, or both ``embedder`` and
+            ``embedder_path``.
         FileNotFoundError: with ``create=False``, when there is no library at ``url`` (no SQLite file; a PostgreSQL
             database without Baton's tables).
     """
+    if embedder is not None and embedder_path is not None:
+        raise ValueError("give open_library an embedder or an embedder_path to load one from, not both")
+    lazy = {"embedder_path": embedder_path, "device": device}
     text = str(url) if url is not None else default_library_url()
     if text.startswith(("postgresql://", "postgres://")):
         from backend.library.store_postgres import PostgresStore
 
-        return Library(PostgresStore(text, create=create), embedder)
+        return Library(PostgresStore(text, create=create), embedder, **lazy)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     elif text.startswith("sqlite:"):
@@ -57,7 +66,7 @@ def open_library(
         raise ValueError(f"unknown library URL {text!r}; use sqlite:///PATH, a file path or postgresql://...")
     from backend.library.store_sqlite import SQLiteStore
 
-    return Library(SQLiteStore(text, create=create), embedder)
+    return Library(SQLiteStore(text, create=create), embedder, **lazy)
 
 
 __all__ = [

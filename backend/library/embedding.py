@@ -80,6 +80,17 @@ class RetrievalModelEmbedder:
     def embed_text(self, texts: list[str]) -> np.ndarray:
         return normalise(_to_numpy(self.model.embed_text(list(texts))))
 
+    def runtime_info(self) -> dict:
+        """What the model runs on, for ``/capabilities``: ``{"device", "runtime", "providers"}``. A torch module
+        answers with its first parameter's device and ``torch``; another model with its ``device`` / ``runtime``
+        attributes (``None`` when it has none)."""
+        parameters = getattr(self.model, "parameters", None)
+        first = next(iter(parameters()), None) if callable(parameters) else None
+        if first is not None:
+            return {"device": str(first.device), "runtime": "torch", "providers": []}
+        return {"device": getattr(self.model, "device", None), "runtime": getattr(self.model, "runtime", None),
+                "providers": list(getattr(self.model, "providers", None) or [])}  # fmt: skip
+
     def embed_motion(self, motions: list[Motion]) -> np.ndarray:
         return normalise(_to_numpy(self.model.embed_motion(list(motions))))
 

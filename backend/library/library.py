@@ -10,6 +10,7 @@ available are embedded on first search with that model (:meth:`Library.update_em
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
@@ -29,12 +30,23 @@ class Library:
     Args:
         store: where clips live (:class:`SQLiteStore` or :class:`PostgresStore`).
         embedder: the retrieval model used by searches and imports (``None``: set later with :meth:`set_embedder`
-            or load the default lazily on first search).
+            or load one lazily on first search, see :attr:`embedder`).
+        embedder_path: the retrieval model's run folder that the lazy load uses (``None``: the installed default,
+            see :func:`backend.library.embedding.load_embedder`); only without ``embedder``.
+        device: torch device the lazily loaded model runs on (``cpu``, ``cuda``, ``cuda:N``, ``mps``; the server
+            passes its resolved ``--device``).
+
+    Raises:
+        ValueError: both ``embedder`` and ``embedder_path``.
     """
 
-    def __init__(self, store: Store, embedder: Embedder | None = None) -> None:
+    def __init__(self, store: Store, embedder: Embedder | None = None, *,
+                 embedder_path: str | os.PathLike | None = None, device: str = "cpu") -> None:
+        if embedder is not None and embedder_path is not None:
+            raise ValueError("give the library an embedder or an embedder_path to load one from, not both")
         self.store = store
         self._embedder = embedder
+        self.embedder_path, self.device = embedder_path, device
         self._lock = threading.RLock()
         self._embedded_at: dict[str, int] = {}  # model key -> store generation when every clip had an embedding
 
@@ -58,16 +70,19 @@ class Library:
 
     @property
     def embedder(self) -> Embedder:
-        """The retrieval model; loads the default one (:func:`backend.library.embedding.load_embedder`) on first use.
+        """The retrieval model; on first use loads ``load_embedder(embedder_path, device=device)``
+        (:func:`backend.library.embedding.load_embedder`), once even when searches race, so opening a library (e.g.
+        to retarget a clip) never loads the encoders.
 
         Raises:
             backend.errors.NotAvailableError: when no model is available.
         """
-        if self._embedder is None:
-            from backend.library.embedding import load_embedder
+        with self._lock:
+            if self._embedder is None:
+                from backend.library.embedding import load_embedder
 
-            self._embedder = load_embedder()
-        return self._embedder
+                self._embedder = load_embedder(self.embedder_path, device=self.device)
+            return self._embedder
 
     @property
     def has_embedder(self) -> bool:

@@ -234,3 +234,28 @@ class _FakeRetrieval:
 
     def embed_motion(self, motions):
         return np.ones((len(motions), 4), np.float32)
+
+
+def test_open_library_loads_the_named_embedder_on_its_device_once(monkeypatch, tmp_path: Path):
+    """``open_library(url, embedder_path=..., device=...)``: nothing loads on open; the first use of
+    ``Library.embedder`` calls ``load_embedder(path, device=device)`` once; an embedder and a path together are
+    refused before any file is made."""
+    import backend.library.embedding as embedding
+    from backend.library import open_library
+
+    received = []
+
+    def spy(path=None, device="cpu"):
+        received.append((path, device))
+        return embedding.RetrievalModelEmbedder(_FakeRetrieval())
+
+    monkeypatch.setattr(embedding, "load_embedder", spy)
+    url = f"sqlite:///{tmp_path / 'library.sqlite'}"
+    with open_library(url, embedder_path=tmp_path / "run", device="cuda:1") as library:
+        assert received == [] and not library.has_embedder
+        assert library.embedder.model_key == "fake@1" and library.embedder is library.embedder
+        assert received == [(tmp_path / "run", "cuda:1")]
+        assert library.embedder.runtime_info() == {"device": None, "runtime": None, "providers": []}
+    with pytest.raises(ValueError, match="an embedder or an embedder_path"):
+        open_library(tmp_path / "other.sqlite", _FakeRetrieval(), embedder_path=tmp_path / "run")
+    assert not (tmp_path / "other.sqlite").exists()
