@@ -92,6 +92,8 @@ class ConductParams:
     guidance: float | None
     target: Any = None
     retarget: RetargetOptions = field(default_factory=RetargetOptions)
+    #: The procedural conductor's controls given in the request (``{"energy", "size", "legato"}`` subset).
+    controls: dict[str, float] = field(default_factory=dict)
 
 
 def prepare_conduct(request: ConductRequest, settings: Settings, audio_path: Path) -> ConductParams:
@@ -101,7 +103,7 @@ def prepare_conduct(request: ConductRequest, settings: Settings, audio_path: Pat
                        f"choose one of {', '.join(CONDUCTOR_MODELS)} (GET /capabilities says which have weights)")
     target = None if request.target is None else parse_target(request.target, settings)
     return ConductParams(audio_path, request.model, request.seed, request.steps, request.guidance, target,
-                         request.retarget)  # fmt: skip
+                         request.retarget, request.controls())  # fmt: skip
 
 
 def run_conduct(params: ConductParams, context: JobContext) -> dict:
@@ -118,6 +120,10 @@ def run_conduct(params: ConductParams, context: JobContext) -> dict:
         raise ValueError(f"audio lasts {features.duration_s:.1f} s; this server accepts at most "
                          f"{context.settings.max_audio_duration_s:.0f} s")  # fmt: skip
     generator = context.models.get(f"conductor:{params.model}")  # loaded once, kept for later jobs
+    if params.controls and params.model == "procedural":  # this job's style; no weights, so cheap to build per job
+        from models.conductor.registry import load_generator, style_from_controls
+
+        generator = load_generator(params.model, style=style_from_controls(params.model, **params.controls))
     kwargs = {"seed": params.seed, "steps": params.steps, "guidance": params.guidance,
               "progress": progress.sub(0.3, gen_end)}  # fmt: skip
     if context.models.uses_device(f"conductor:{params.model}"):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api_errors import ErrorBody
-from blender_addon.client import MAX_PROMPT_CHARS, MAX_SAMPLES
+from blender_addon.client import CONDUCTOR_CONTROLS, MAX_PROMPT_CHARS, MAX_SAMPLES
 from blender_addon.wire import WIRE_DTYPES
 
 _MODEL_NAME = r"^[a-z0-9_\-]{1,32}$"
@@ -71,6 +71,12 @@ class ConductRequest(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     steps: int = Field(20, ge=1, le=1000, description="DDIM steps (diffusion)")
     guidance: float | None = Field(None, ge=0.0, le=50.0, description="classifier-free guidance scale")
+    energy: float | None = Field(None, ge=CONDUCTOR_CONTROLS["energy"][0], le=CONDUCTOR_CONTROLS["energy"][1],
+                                 description="procedural only: 0 calm .. 1 vigorous (default 0.5)")
+    size: float | None = Field(None, ge=CONDUCTOR_CONTROLS["size"][0], le=CONDUCTOR_CONTROLS["size"][1],
+                               description="procedural only: beat pattern size (default 1)")
+    legato: float | None = Field(None, ge=CONDUCTOR_CONTROLS["legato"][0], le=CONDUCTOR_CONTROLS["legato"][1],
+                                 description="procedural only: 0 staccato .. 1 legato (default 0.5)")
     target: RetargetTarget | None = None
     retarget: RetargetOptions = Field(default_factory=RetargetOptions)
 
@@ -79,6 +85,19 @@ class ConductRequest(_Strict):
         if (self.upload_id is None) == (self.audio_path is None):
             raise ValueError("give exactly one of upload_id and audio_path")
         return self
+
+    @model_validator(mode="after")
+    def _controls_for_procedural(self) -> ConductRequest:
+        changed = [k for k, (_, _, default) in CONDUCTOR_CONTROLS.items()
+                   if getattr(self, k) is not None and getattr(self, k) != default]  # fmt: skip
+        if changed and self.model != "procedural":
+            raise ValueError(f"{', '.join(changed)}: the controls shape the procedural conductor only; model "
+                             f"{self.model!r} is learned and has none (leave them out or use model procedural)")
+        return self
+
+    def controls(self) -> dict[str, float]:
+        """The controls given (``{"energy", "size", "legato"}`` subset)."""
+        return {k: float(getattr(self, k)) for k in CONDUCTOR_CONTROLS if getattr(self, k) is not None}
 
 
 class RetargetRequest(_Strict):

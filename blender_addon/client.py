@@ -30,6 +30,11 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 MAX_PROMPT_CHARS = 1000
 MAX_SAMPLES = 16
 
+#: The procedural conductor's controls in ``POST /jobs/conduct`` (the backend's schema and the add-on's sliders
+#: use these): name -> (min, max, default). They are ``models.conductor.ProceduralStyle.CONTROLS``.
+CONDUCTOR_CONTROLS: dict[str, tuple[float, float, float]] = {
+    "energy": (0.0, 1.0, 0.5), "size": (0.25, 2.0, 1.0), "legato": (0.0, 1.0, 0.5)}
+
 _AUDIO_TYPES = {".wav": "audio/wav", ".wave": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
                 ".oga": "audio/ogg", ".mp3": "audio/mpeg", ".aif": "audio/aiff", ".aiff": "audio/aiff"}  # fmt: skip
 
@@ -155,12 +160,15 @@ class BatonClient:
     def submit_conduct(self, audio: str | os.PathLike | None = None, *, audio_path: str | None = None,
                        model: str = "procedural", seed: int = 0, steps: int = 20, guidance: float | None = None,
                        target: str | dict | None = None, root: str = "full", foot_lock: bool = True,
-                       smoothing: float = 0.0) -> str:  # fmt: skip
+                       smoothing: float = 0.0, energy: float | None = None, size: float | None = None,
+                       legato: float | None = None) -> str:  # fmt: skip
         """Start generating a conductor's performance; returns the job id.
 
         Args:
             audio: a local audio file, uploaded first; or ``audio_path``: a file on the server under its roots.
             model, seed, steps, guidance: the generator and its sampling settings.
+            energy, size, legato: the procedural conductor's controls (:data:`CONDUCTOR_CONTROLS`; ``None`` = the
+                server's default; sent only when given).
             target: also retarget onto a built-in skeleton name or a rig dict (``TargetRig.to_dict()``).
             root, foot_lock, smoothing: retargeting options.
         """
@@ -168,6 +176,7 @@ class BatonClient:
             raise ValueError("give exactly one of audio (a local file to upload) and audio_path (a server path)")
         body: dict[str, Any] = {"model": model, "seed": seed, "steps": steps, "guidance": guidance, "target": target,
                                 "retarget": {"root": root, "foot_lock": foot_lock, "smoothing": smoothing}}  # fmt: skip
+        body.update({k: v for k, v in {"energy": energy, "size": size, "legato": legato}.items() if v is not None})
         if audio is not None:
             body["upload_id"] = self.upload_audio(audio)["upload_id"]
         else:

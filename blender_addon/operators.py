@@ -50,6 +50,7 @@ class BATON_OT_generate(bpy.types.Operator):
                 foot_lock=settings.foot_lock,
                 smoothing=settings.smoothing,
                 frame_start=settings.frame_start,
+                controls={"energy": settings.energy, "size": settings.size, "legato": settings.legato},
             )
         except (ValueError, FileNotFoundError, RuntimeError) as exc:
             return _fail(self, context, exc)

@@ -120,6 +120,9 @@ class BATON_PT_generate(bpy.types.Panel):
         draw_model_note(layout, f"conductor:{settings.model}")
         column = layout.column(align=True)
         column.prop(settings, "seed")
+        if settings.model == "procedural":  # the controls shape the procedural conductor only
+            for name in ("energy", "size", "legato"):
+                column.prop(settings, name, slider=True)
         if settings.model == "diffusion":
             column.prop(settings, "steps")
             row = column.row(align=True)

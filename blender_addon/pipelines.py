@@ -126,12 +126,17 @@ def start_generate(
     foot_lock: bool,
     smoothing: float,
     frame_start: int,
+    controls: dict[str, float] | None = None,
 ) -> jobs.Job:
     """Generate a conductor's performance of the music onto the target armature (non-blocking).
 
+    ``controls``: the procedural conductor's ``{"energy", "size", "legato"}`` (ranges:
+    :data:`client.CONDUCTOR_CONTROLS`); sent for ``procedural`` only (the learned models have none).
+
     Raises:
-        ValueError / FileNotFoundError: bad state or input (nothing was changed then).
+        ValueError / FileNotFoundError: bad state or input, a control out of range (nothing was changed then).
     """
+    controls = _check_controls(controls or {}) if model == "procedural" else {}
     audio = resolve_audio(context, audio_source, audio_path)
     _refuse_if_running("generate")
     obj, created = resolve_target(context, target)
@@ -139,7 +144,7 @@ def start_generate(
     request = remote_calls.ConductRequest(
         audio_path=audio, model=model, seed=int(seed), steps=int(steps), guidance=guidance,
         rig=remote_calls.rig_of(obj), root=root_motion, foot_lock=bool(foot_lock), smoothing=float(smoothing),
-        mapping=remote_calls.source_mapping(custom_mapping(context, obj), "coco13"),
+        mapping=remote_calls.source_mapping(custom_mapping(context, obj), "coco13"), controls=controls,
     )  # fmt: skip
     url, token = server.connection(context)
     start_command = _auto_start_command(context)
@@ -167,6 +172,21 @@ def check_prompt(prompt: str) -> str:
     if len(text) > MAX_PROMPT_CHARS:
         raise ValueError(f"the prompt has {len(text)} characters; at most {MAX_PROMPT_CHARS} are accepted")
     return text
+
+
+def _check_controls(controls: dict[str, float]) -> dict[str, float]:
+    """The conductor controls as floats. Raises ``ValueError`` for an unknown name or a value out of its range."""
+    from .client import CONDUCTOR_CONTROLS
+
+    checked = {}
+    for name, value in controls.items():
+        if name not in CONDUCTOR_CONTROLS:
+            raise ValueError(f"unknown conductor control {name!r}; use {', '.join(CONDUCTOR_CONTROLS)}")
+        low, high, _ = CONDUCTOR_CONTROLS[name]
+        if not (math.isfinite(float(value)) and low <= float(value) <= high):
+            raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
+        checked[name] = float(value)
+    return checked
 
 
 def _check_generation_options(seconds: float | None, guidance: float, samples: int) -> None:

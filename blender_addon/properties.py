@@ -80,6 +80,13 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
     steps: IntProperty(name="Steps", default=20, min=1, max=1000, description="DDIM sampling steps (diffusion)")
     use_guidance: BoolProperty(name="Guidance", default=False, description="Classifier-free guidance (diffusion)")
     guidance: FloatProperty(name="Guidance Scale", default=2.0, min=0.0, max=20.0)
+    # The procedural conductor's controls (ranges and defaults: client.CONDUCTOR_CONTROLS, the server's too)
+    energy: FloatProperty(name="Energy", default=0.5, min=0.0, max=1.0,
+                          description="Procedural conductor: 0 calm, 1 vigorous (faster, sharper, larger beats)")
+    size: FloatProperty(name="Size", default=1.0, min=0.25, max=2.0,
+                        description="Procedural conductor: size of the beat pattern (1 = a normal pattern)")
+    legato: FloatProperty(name="Legato", default=0.5, min=0.0, max=1.0,
+                          description="Procedural conductor: 0 staccato (sharp, stopped beats), 1 legato (flowing)")
     target: EnumProperty(name="Target", items=TARGET_ITEMS, default="ACTIVE")
     root_motion: EnumProperty(name="Root Motion", items=ROOT_ITEMS, default="full")
     foot_lock: BoolProperty(name="Foot Lock", default=True, description="Pin feet during contact (two-bone IK)")

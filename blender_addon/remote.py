@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class ConductRequest:
     foot_lock: bool
     smoothing: float
     mapping: dict[str, str] | None
+    #: The procedural conductor's controls (``{"energy", "size", "legato"}``); empty for the learned models.
+    controls: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -291,7 +293,8 @@ def _run_conduct(job, client, request: ConductRequest) -> RigMotion:
     job.update(0.01, "uploading the music")
     upload_started = time.perf_counter()
     remote_id = client.submit_conduct(
-        request.audio_path, model=request.model, seed=request.seed, steps=request.steps, guidance=request.guidance
+        request.audio_path, model=request.model, seed=request.seed, steps=request.steps, guidance=request.guidance,
+        **request.controls,
     )
     job.timings["upload_s"] = time.perf_counter() - upload_started
     job.update(0.05, "generating")

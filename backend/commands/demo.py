@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from backend.commands.conduct import add_control_arguments, controls
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", nargs="?", help="music file (default: a short piece Baton synthesises itself)")
@@ -24,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps for diffusion")
     parser.add_argument("--checkpoint", default=None, help="weights for --model")
+    add_control_arguments(parser)
     parser.add_argument("--no-video", action="store_true", help="skip the MP4 preview")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or default_model()
     name = _safe_stem(audio)
     result = conduct_audio(audio, model, seed=args.seed, steps=args.steps, checkpoint=args.checkpoint,
-                           progress=progress.sub(0.0, 0.35))  # fmt: skip
+                           progress=progress.sub(0.0, 0.35), **controls(args, model))  # fmt: skip
     features, motion = result.features, result.motion
     progress.update(0.35, "retargeting onto smpl24 and coco13")
     rigs = {rig: retarget_conductor(motion, rig) for rig in ("smpl24", "coco13")}

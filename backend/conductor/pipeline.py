@@ -64,14 +64,22 @@ def default_model() -> str:
 
 def conduct_audio(audio: str | os.PathLike, model: str = "procedural", *, seed: int = 0, steps: int = 20,
                   guidance: float | None = None, checkpoint: str | os.PathLike | None = None,
-                  progress: Progress | None = None) -> ConductResult:
-    """Analyse ``audio`` and generate a COCO-13 conductor motion with ``model``.
+                  progress: Progress | None = None, device: str = "cpu", runtime: str = "torch",
+                  energy: float | None = None, size: float | None = None,
+                  legato: float | None = None) -> ConductResult:
+    """Analyse ``audio`` and generate a COCO-13 conductor motion with ``model``, loaded on ``device`` with
+    ``runtime`` by :func:`models.conductor.load_generator` (the server's loader; check a user's device and runtime
+    first with :func:`check_device_runtime`). ``energy``, ``size``, ``legato``: the procedural conductor's
+    controls (``None`` = default; :func:`models.conductor.registry.style_from_controls`).
 
     Raises:
         FileNotFoundError / ValueError: bad audio (see :func:`models.conductor.analyze_audio`), unknown model,
-            missing weights.
+            missing weights, a runtime the model does not have, a control out of range or given to a learned model.
     """
     from models.conductor import analyze_audio, generate
+    from models.conductor.registry import style_from_controls
+
+    style_from_controls(model, energy, size, legato)  # bad controls fail before the audio is analysed
 
     timings = {}
     start = time.perf_counter()
@@ -79,10 +87,45 @@ def conduct_audio(audio: str | os.PathLike, model: str = "procedural", *, seed: 
     timings["analyze_s"] = time.perf_counter() - start
     start = time.perf_counter()
     motion = generate(features, model, seed=seed, steps=steps, guidance=guidance, checkpoint=checkpoint,
-                      progress=progress.sub(0.3, 0.8) if progress else None)  # fmt: skip
+                      progress=progress.sub(0.3, 0.8) if progress else None, device=device,
+                      runtime=runtime, energy=energy, size=size, legato=legato)  # fmt: skip
     timings["generate_s"] = time.perf_counter() - start
     motion.metadata.update({"music": str(audio), "tempo_bpm": features.tempo_bpm, "meter": features.meter})
     return ConductResult(features=features, motion=motion, timings_s=timings)
+
+
+def check_device_runtime(model: str, device: str = "cpu", runtime: str = "torch") -> str:
+    """Check ``--device`` / ``--runtime`` for conductor ``model`` as the server does at start (before any audio is
+    read): :func:`backend.model_registry.resolve_device`, :func:`backend.model_registry.check_runtime`, and the
+    generator's own runtimes.
+
+    Args:
+        model: a conductor model name (:data:`models.conductor.registry.GENERATORS`).
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        runtime: ``torch`` or ``onnx``.
+
+    Returns:
+        the resolved device (``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``).
+
+    Raises:
+        BatonError: a device this machine lacks (``--device cuda`` without CUDA), an onnx runtime that cannot run
+            there; ValueError: an unknown model or runtime, or a runtime the model does not have.
+    """
+    from backend.model_registry import check_runtime, resolve_device
+    from models.conductor.registry import RUNTIMES, generator_runtimes
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use {' or '.join(RUNTIMES)}")
+    resolved = resolve_device(device)
+    check_runtime(runtime, resolved)
+    try:
+        offered = generator_runtimes(model)
+    except ImportError as exc:
+        raise ValueError(f"conductor model {model!r} is not available: {exc}") from None
+    if runtime not in offered:
+        raise ValueError(f"conductor model {model!r} has no {runtime} runtime (it runs on {', '.join(offered)}); "
+                         f"use --runtime {offered[0]}")  # fmt: skip
+    return resolved
 
 
 def retarget_conductor(motion, target):

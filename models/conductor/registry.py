@@ -102,10 +102,42 @@ def generator_runtimes(name: str) -> tuple[str, ...]:
     return tuple(getattr(generator_class(name), "RUNTIMES", ("torch",)))
 
 
+#: The user-facing conductor controls (``baton conduct --energy/--size/--legato``, the server's conduct job, the
+#: add-on's sliders) -> their allowed range; they shape the ``procedural`` conductor only (:class:`ProceduralStyle`).
+CONTROLS: dict[str, tuple[float, float]] = dict(ProceduralStyle.CONTROLS)
+
+
+def style_from_controls(model: str, energy: float | None = None, size: float | None = None,
+                        legato: float | None = None) -> ProceduralStyle | None:
+    """The :class:`ProceduralStyle` for the named controls (``None`` = its default), or ``None`` when none is given.
+
+    Raises:
+        ValueError: a control out of its range (:data:`CONTROLS`; the message names it), or a non-default control
+            for a learned model (``diffusion``, ``m2sgan``): the controls shape the procedural conductor only.
+    """
+    given = {k: v for k, v in {"energy": energy, "size": size, "legato": legato}.items() if v is not None}
+    if not given:
+        return None
+    if model != "procedural":
+        defaults = ProceduralStyle()
+        changed = [k for k, v in given.items() if float(v) != getattr(defaults, k)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} shape(s) the procedural conductor only; conductor model "
+                             f"{model!r} is learned and has no such control (use --model procedural, or leave "
+                             f"{', '.join(changed)} at the default)")  # fmt: skip
+        return None
+    for key, value in given.items():
+        low, high = CONTROLS[key]
+        if not (isinstance(value, (int, float)) and low <= float(value) <= high):
+            raise ValueError(f"{key} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return ProceduralStyle(**{k: float(v) for k, v in given.items()})
+
+
 def load_generator(name: str, checkpoint: str | os.PathLike | None = None, *, device: str = "cpu",
-                   runtime: str = "torch"):
+                   runtime: str = "torch", style: ProceduralStyle | None = None):
     """Construct the generator ``name`` (loading its weights from ``checkpoint`` or its default location) on
-    ``device`` with ``runtime``.
+    ``device`` with ``runtime``; ``style`` (the procedural conductor's :class:`ProceduralStyle`, e.g. from
+    :func:`style_from_controls`) is for ``procedural`` only.
 
     Args:
         name: a key of :data:`GENERATORS`.
@@ -115,9 +147,12 @@ def load_generator(name: str, checkpoint: str | os.PathLike | None = None, *, de
         runtime: ``torch`` or ``onnx`` (:data:`RUNTIMES`); the generator must list it in its ``RUNTIMES``.
 
     Raises:
-        ValueError: unknown name or runtime, a runtime the generator does not have, or an unusable checkpoint;
-            FileNotFoundError: missing weights.
+        ValueError: unknown name or runtime, a runtime the generator does not have, an unusable checkpoint, or a
+            ``style`` for a model other than ``procedural``; FileNotFoundError: missing weights.
     """
+    if style is not None and name != "procedural":
+        raise ValueError(f"a conductor style (energy, size, legato) shapes the procedural conductor only; "
+                         f"conductor model {name!r} is learned and takes none")  # fmt: skip
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     try:
@@ -130,28 +165,39 @@ def load_generator(name: str, checkpoint: str | os.PathLike | None = None, *, de
     ok, detail = cls.availability(checkpoint)
     if not ok:
         raise FileNotFoundError(f"conductor model {name!r} is not available: {detail}")
+    if style is not None:
+        return cls(checkpoint, device=device, runtime=runtime, style=style)
     return cls(checkpoint, device=device, runtime=runtime)
 
 
 def generate(features: MusicFeatures, model: str = "procedural", *, seed: int = 0, steps: int = 20,
              guidance: float | None = None, checkpoint: str | os.PathLike | None = None,
-             progress: Progress | None = None, device: str = "cpu", runtime: str = "torch") -> Motion:
+             progress: Progress | None = None, device: str = "cpu", runtime: str = "torch",
+             energy: float | None = None, size: float | None = None, legato: float | None = None) -> Motion:
     """Generate a conductor's performance for analysed music with the generator ``model`` (loaded on ``device``
     with ``runtime``, see :func:`load_generator`).
 
+    ``energy`` (0..1), ``size`` (0.25..2) and ``legato`` (0..1; 0 staccato) are the procedural conductor's
+    controls (:data:`CONTROLS`; ``None`` = the default): see :func:`style_from_controls`.
+
     Returns:
         :class:`Motion` on ``coco13`` at 30 fps, positions ``(T, 13, 2)`` in [0, 1] image coordinates (y down),
-        ``T = round(features.duration_s * 30)``.
+        ``T = round(features.duration_s * 30)``; ``metadata["runtime_info"]`` says what the generator ran on
+        (its ``runtime_info()``: ``{"device", "runtime", "providers"}``).
 
     Raises:
-        ValueError: unknown model, bad ``steps``; FileNotFoundError: the model's weights are missing.
+        ValueError: unknown model, bad ``steps``, a control out of range or given to a learned model;
+            FileNotFoundError: the model's weights are missing.
     """
     if not 1 <= int(steps) <= 1000:
         raise ValueError(f"steps must be in 1..1000, got {steps}")
-    generator = load_generator(model, checkpoint, device=device, runtime=runtime)
+    style = style_from_controls(model, energy, size, legato)
+    generator = load_generator(model, checkpoint, device=device, runtime=runtime, style=style)
     motion = generator.generate(features, seed=seed, steps=steps, guidance=guidance, progress=progress)
     expected = features.num_motion_frames
     if motion.num_frames != expected or motion.positions.shape[1:] != (13, 2):
         raise RuntimeError(f"{model} produced {motion.positions.shape}, expected ({expected}, 13, 2)")
     motion.metadata.setdefault("music", features.path)
+    if callable(getattr(generator, "runtime_info", None)):
+        motion.metadata["runtime_info"] = dict(generator.runtime_info())
     return motion

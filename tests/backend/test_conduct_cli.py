@@ -59,6 +59,84 @@ def test_conduct_refuses_bad_input(clip, tmp_path, capsys):
     assert not list(tmp_path.glob("x.*"))
 
 
+@pytest.fixture
+def spy_loader(monkeypatch):
+    """``models.conductor.registry.load_generator`` (the loader the server's conductor specs call) recording what it
+    receives and handing back the real procedural generator; returns the list of calls."""
+    import models.conductor.registry as registry
+
+    received: list[dict] = []
+    real = registry.load_generator
+
+    def load_generator(name, checkpoint=None, *, device="cpu", runtime="torch", style=None):
+        received.append({"name": name, "checkpoint": checkpoint, "device": device, "runtime": runtime})
+        return real("procedural")
+
+    monkeypatch.setattr(registry, "load_generator", load_generator)
+    return received
+
+
+def _gpus(monkeypatch, count: int) -> None:
+    """Pretend torch sees ``count`` GPUs and onnxruntime offers CUDA."""
+    import backend.model_registry as model_registry
+
+    monkeypatch.setattr(model_registry, "cuda_device_count", lambda: count)
+    monkeypatch.setattr(model_registry, "available_onnx_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])  # fmt: skip
+
+
+def test_conduct_passes_device_and_runtime_to_the_loader(clip, tmp_path, spy_loader, monkeypatch, capsys):
+    out = str(tmp_path / "c.npz")
+    assert main(["conduct", str(clip), "--model", "diffusion", "-o", out, "--json"]) == 0
+    assert spy_loader[-1] == {"name": "diffusion", "checkpoint": None, "device": "cpu", "runtime": "torch"}
+    report = _json(capsys)
+    assert (report["device"], report["runtime"]) == ("cpu", "torch")
+    assert report["ran_on"] == {"device": "cpu", "runtime": "numpy", "providers": []}  # what the spy handed back
+    _gpus(monkeypatch, 2)
+    for device, resolved in (("auto", "cuda"), ("cuda:1", "cuda:1")):
+        assert main(["conduct", str(clip), "--model", "diffusion", "--device", device, "--runtime", "onnx",
+                     "--checkpoint", "/weights/d.pt", "-o", out, "--json"]) == 0  # fmt: skip
+        assert spy_loader[-1] == {"name": "diffusion", "checkpoint": "/weights/d.pt", "device": resolved,
+                                  "runtime": "onnx"}  # fmt: skip
+        assert _json(capsys)["device"] == resolved
+
+
+def test_conduct_refuses_a_device_or_runtime_it_cannot_use(clip, tmp_path, spy_loader, monkeypatch, capsys):
+    import backend.model_registry as model_registry
+
+    out = tmp_path / "x.npz"
+    monkeypatch.setattr(model_registry, "cuda_device_count", lambda: 0)
+    assert main(["conduct", str(clip), "--model", "diffusion", "--device", "cuda", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error: device 'cuda' requested but CUDA is not available here: torch" in err, err
+    assert "use --device cpu" in err and "Traceback" not in err
+    _gpus(monkeypatch, 1)
+    assert main(["conduct", str(clip), "--model", "diffusion", "--device", "cuda:1", "-o", str(out)]) == 1
+    assert "'cuda:1' requested but torch sees 1 GPU(s): cuda:0" in capsys.readouterr().err
+    assert main(["conduct", str(clip), "--model", "m2sgan", "--runtime", "onnx", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "conductor model 'm2sgan' has no onnx runtime (it runs on torch); use --runtime torch" in err, err
+    assert main(["conduct", str(clip), "--device", "tpu", "-o", str(out)]) == 1
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: not one of the runtimes
+        main(["conduct", str(clip), "--runtime", "tensorrt", "-o", str(out)])
+    assert spy_loader == [] and not out.exists()  # refused before any model loads or file is written
+
+
+def test_conduct_runtime_onnx_runs_the_exported_diffusion_graphs(clip, tmp_path, monkeypatch, capsys,
+                                                                 diffusion_onnx_cache):  # fmt: skip
+    """The real loader: ``--runtime onnx`` runs diffusion through onnxruntime sessions of the session's export."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(diffusion_onnx_cache))
+    out = tmp_path / "d.npz"
+    assert main(["conduct", str(clip), "--model", "diffusion", "--runtime", "onnx", "--steps", "4", "--seed", "3",
+                 "-o", str(out), "--json"]) == 0  # fmt: skip
+    report = _json(capsys)
+    assert report["ran_on"] == {"device": "cpu", "runtime": "onnx", "providers": ["CPUExecutionProvider"]}
+    motion = load_motion(out)
+    assert motion.positions.shape == (360, 13, 2)
+    assert np.abs(np.diff(motion.positions[:, 10], axis=0)).sum() > 0.1  # the baton hand moves
+
+
 def test_eval_conductor_json(clip, tmp_path, checkpoints, capsys):
     long_clip = tmp_path / "long.wav"
     soundfile.write(long_clip, synthesize_demo_piece(seconds=21.0, bpm=96.0, meter=4), 22050)
