@@ -88,11 +88,9 @@ class ConductRequest(_Strict):
 
     @model_validator(mode="after")
     def _controls_for_procedural(self) -> ConductRequest:
-        changed = [k for k, (_, _, default) in CONDUCTOR_CONTROLS.items()
-                   if getattr(self, k) is not None and getattr(self, k) != default]  # fmt: skip
-        if changed and self.model != "procedural":
-            raise ValueError(f"{', '.join(changed)}: the controls shape the procedural conductor only; model "
-                             f"{self.model!r} is learned and has none (leave them out or use model procedural)")
+        from models.conductor.registry import style_from_controls  # numpy only; the one place the rule lives
+
+        style_from_controls(self.model, **self.controls())  # ValueError: a learned model given a control
         return self
 
     def controls(self) -> dict[str, float]:

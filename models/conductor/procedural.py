@@ -146,10 +146,10 @@ class ProceduralStyle:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise ValueError(f"ProceduralStyle.{f.name} must be a finite number, got {value!r}")
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         for name, (low, high) in self.CONTROLS.items():
             if not low <= getattr(self, name) <= high:
-                raise ValueError(f"ProceduralStyle.{name} must be in [{low}, {high}], got {getattr(self, name)!r}")
+                raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {getattr(self, name)!r}")
         if self.base_size <= 0 or self.rebound < 0:
             raise ValueError("ProceduralStyle: base_size must be > 0 and rebound >= 0")
 

@@ -107,7 +107,7 @@ def test_conduct_request_bad_control_is_a_validation_error_naming_it(control, va
 
 
 def test_conduct_request_controls_for_a_learned_model_are_refused():
-    with pytest.raises(ValidationError, match="legato: the controls shape the procedural conductor only"):
+    with pytest.raises(ValidationError, match=r"legato shape\(s\) the procedural conductor only"):
         ConductRequest(audio_path="a.ogg", model="diffusion", legato=0.1)
     assert ConductRequest(audio_path="a.ogg", model="diffusion", legato=0.5).controls() == {"legato": 0.5}
     assert ConductRequest(audio_path="a.ogg", size=1.5).controls() == {"size": 1.5}
