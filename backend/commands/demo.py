@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                                  fps=motion.fps, progress=progress.sub(0.4, 0.6))  # fmt: skip
     if not args.no_video:
         files["mp4"] = render_preview_mp4(out / f"{name}.mp4", motion, audio, rig3d=rigs["smpl24"],
-                                          beat_times=features.beat_times, title=f"{name} ({model})",
+                                          beat_times=features.beat_times,
+                                          downbeat_times=features.downbeat_times, title=f"{name} ({model})",
                                           progress=progress.sub(0.6, 1.0))  # fmt: skip
     progress.update(1.0, f"done: {out}/")
     report = {

@@ -31,11 +31,47 @@ def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[
     return (xy - centre) / span + 0.5, [(p, j) for j, p in enumerate(parents) if p >= 0]
 
 
+def bar_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray | None) -> np.ndarray:
+    """Each beat's count in its bar (1 = downbeat), ``(B,)`` int; 0 where no downbeat precedes it or none is given.
+
+    Args:
+        beat_times: ``(B,)`` increasing beat times, seconds.
+        downbeat_times: ``(D,)`` times of the bars' first beats (a subset of ``beat_times``, matched within 50 ms).
+    """
+    beats = np.asarray(beat_times, dtype=np.float64)
+    counts = np.zeros(beats.size, dtype=np.int64)
+    if downbeat_times is None or not len(downbeat_times) or not beats.size:
+        return counts
+    down = {int(np.argmin(np.abs(beats - d))) for d in np.asarray(downbeat_times, dtype=np.float64)
+            if np.min(np.abs(beats - d)) < 0.05}  # fmt: skip
+    count = 0
+    for i in range(beats.size):
+        count = 1 if i in down else count + 1 if count else 0
+        counts[i] = count
+    return counts
+
+
+def trail_frames(beat_times: np.ndarray | None, downbeat_times: np.ndarray | None, fps: float) -> int:
+    """How many frames of the baton hand's path the preview draws: one bar (the median bar length between
+    downbeats, or four median beats), at least 0.5 s and at most 4 s; 20 frames without beats."""
+    down = np.asarray(downbeat_times if downbeat_times is not None else [], dtype=np.float64)
+    beats = np.asarray(beat_times if beat_times is not None else [], dtype=np.float64)
+    if down.size >= 2:
+        seconds = float(np.median(np.diff(down)))
+    elif beats.size >= 2:
+        seconds = 4.0 * float(np.median(np.diff(beats)))
+    else:
+        return 20
+    return int(round(np.clip(seconds, 0.5, 4.0) * fps))
+
+
 def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.PathLike | None, *, rig3d=None,
-                       beat_times: np.ndarray | None = None, title: str = "", progress: Progress | None = None
-                       ) -> Path:  # fmt: skip
+                       beat_times: np.ndarray | None = None, downbeat_times: np.ndarray | None = None,
+                       title: str = "", progress: Progress | None = None) -> Path:  # fmt: skip
     """Render ``motion2d`` (COCO-13, image coordinates) — and, if given, a retargeted 3D rig seen from the front —
-    as an MP4 at the motion's fps with ``audio`` muxed in (AAC). Music beats flash a marker. Atomic write.
+    as an MP4 at the motion's fps with ``audio`` muxed in (AAC). The baton hand leaves a trail one bar long that
+    fades with age (:func:`trail_frames`), so the beat pattern of the meter is visible in any frame; music beats
+    flash a marker with the beat's count in the bar (:func:`bar_numbers`, from ``downbeat_times``). Atomic write.
 
     Returns:
         the output path.
@@ -52,6 +88,8 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
     if rig3d is not None:
         pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
     beat_frames = np.round(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64) * fps)
+    counts = bar_numbers(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64), downbeat_times)
+    trail_length = trail_frames(beat_times, downbeat_times, fps)
     kwargs = {"audio_path": str(audio), "audio_codec": "aac"} if audio else {}
     with atomic_write(output, ".tmp.mp4") as tmp:
         writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
@@ -62,9 +100,11 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
             image = Image.new("RGB", (width, SIZE), (250, 250, 248))
             draw = ImageDraw.Draw(image)
             p = pts2d[f] * SIZE
-            trail = pts2d[max(0, f - 20) : f + 1, 10] * SIZE
-            if len(trail) > 1:
-                draw.line([tuple(t) for t in trail], fill=(235, 170, 170), width=3)
+            trail = pts2d[max(0, f - trail_length) : f + 1, 10] * SIZE
+            for k in range(1, len(trail)):  # oldest segment palest
+                age = (len(trail) - 1 - k) / max(1, trail_length)
+                fade = np.array(_BATON) + (np.array([250, 250, 248]) - np.array(_BATON)) * (0.35 + 0.6 * age)
+                draw.line([tuple(trail[k - 1]), tuple(trail[k])], fill=tuple(int(c) for c in fade), width=3)
             for a, b in COCO13_EDGES:
                 colour = _BATON if b in (8, 10) else _LEFT if b in (7, 9) else _BODY
                 draw.line([tuple(p[a]), tuple(p[b])], fill=colour, width=5)
@@ -76,6 +116,9 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
                 draw.text((SIZE + 10, 10), f"retargeted: {rig3d.skeleton.name}", fill=(40, 40, 40))
             if beat_frames.size and np.min(np.abs(beat_frames - f)) <= 1:
                 draw.ellipse([SIZE - 40, 15, SIZE - 15, 40], fill=(230, 120, 20))
+                count = counts[int(np.argmin(np.abs(beat_frames - f)))]
+                if count:
+                    draw.text((SIZE - 31, 21), str(count), fill=(255, 255, 255))
             draw.text((10, 10), f"{title}  {f / fps:6.2f} s", fill=(40, 40, 40))
             draw.rectangle([0, SIZE - 6, int(width * (f + 1) / frames), SIZE], fill=(120, 120, 120))
             writer.send(np.asarray(image, dtype=np.uint8).tobytes())
