@@ -241,29 +241,109 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
 POSE_SKELETON_NAME = "mediapipe21"
 
 
-def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_deg: float) -> np.ndarray:
-    """Pose-skeleton joints ``(T, 21, 3)`` in backend axes with the root trajectory estimated from the image."""
-    joints = np.einsum("jm,tmc->tjc", _WEIGHTS, world)  # MediaPipe axes: x right, y down, z away, pelvis-centred
-    pixels = np.einsum("jm,tmc->tjc", _WEIGHTS, image)
-    chest, pelvis = POSE_JOINT_NAMES.index("chest"), POSE_JOINT_NAMES.index("pelvis")
-    ankles = [POSE_JOINT_NAMES.index("left_ankle"), POSE_JOINT_NAMES.index("right_ankle")]
-    # Depth from apparent size: the metric chest-to-ankles extent against its extent in the image (image widths).
-    metric = np.linalg.norm(joints[:, chest] - joints[:, ankles].mean(1), axis=1)
-    flat = pixels.copy()
+#: Near-vertical body segments (MediaPipe landmark pairs: torso sides, thighs, shins) whose apparent length gives the
+#: person's depth; only segments with both ends inside the frame and visible count (legs cut by the frame's bottom
+#: edge must not make a person entering the shot look far away).
+_DEPTH_SEGMENTS = np.array(((11, 23), (12, 24), (23, 25), (24, 26), (25, 27), (26, 28)))
+#: Least visibility (MediaPipe's 0..1) of a landmark used for depth, and least usable segments in a frame.
+_MIN_VISIBILITY, _MIN_SEGMENTS = 0.5, 2
+#: Camera pitches (degrees, positive = looking down) searched by :func:`estimate_camera_pitch`.
+PITCHES_DEG = np.arange(-30.0, 75.5, 1.0)
+
+
+def _ground_frame_root(world: np.ndarray, image: np.ndarray, visibility: np.ndarray | None, aspect: float,
+                       focal: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The pelvis trajectory of one run of frames seen by a pinhole camera pitched down by ``pitch`` (radians) over
+    a level floor.
+
+    Depth comes from the visible :data:`_DEPTH_SEGMENTS`: an upright (vertical in the world) segment of metric length
+    ``L`` (its median over the run) at depth ``z`` and normalised image point ``q = (x/z, y/z)`` projects
+    ``focal * L * |u_xy - q u_z| / z`` long (pinhole camera), ``u`` the world's up in camera axes: a camera looking
+    down sees a person below it foreshortened. Frames with fewer than :data:`_MIN_SEGMENTS` usable segments are
+    interpolated from their neighbours.
+
+    Returns:
+        ``(root (T, 3) metres in floor axes: +X the camera's left, +Y up, +Z along the floor away from the camera;
+        optical depth (T,) metres)``.
+    """
+    pairs = _DEPTH_SEGMENTS
+    flat = image.copy()
     flat[..., 1] /= aspect
-    apparent = np.linalg.norm(flat[:, chest] - flat[:, ankles].mean(1), axis=1)
-    focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)  # pinhole focal length in image widths
-    depth = np.clip(focal * np.median(metric) / np.maximum(_smooth(apparent, 5), 1e-3), 0.5, 50.0)
-    depth = _smooth(depth, 7)
-    x = (pixels[:, pelvis, 0] - 0.5) * depth / focal
-    y = (pixels[:, pelvis, 1] - 0.5) / aspect * depth / focal
-    camera = joints + np.stack([x, y, depth], axis=1)[:, None, :]
+    metric = np.nanmedian(np.linalg.norm(world[:, pairs[:, 0]] - world[:, pairs[:, 1]], axis=-1), axis=0)
+    apparent = np.linalg.norm(flat[:, pairs[:, 0]] - flat[:, pairs[:, 1]], axis=-1)
+    inside = ((image >= 0.0) & (image <= 1.0)).all(-1)
+    if visibility is not None:
+        inside &= np.asarray(visibility) >= _MIN_VISIBILITY
+    usable = inside[:, pairs[:, 0]] & inside[:, pairs[:, 1]]
+    pelvis = image[:, [_MP["l_hip"], _MP["r_hip"]]].mean(1)
+    # camera axes with +Y up (image y is down), +X to the camera's left (a rotation of MediaPipe's axes)
+    q = np.stack([-(pelvis[:, 0] - 0.5) / focal, -(pelvis[:, 1] - 0.5) / aspect / focal], 1)  # x/z and y/z
+    up = np.array([0.0, np.cos(pitch), -np.sin(pitch)])
+    # d(projection)/d(length) of a segment along `up` at normalised image point q and depth z: |up_xy - q up_z| / z
+    across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
+    shown = (apparent * usable).sum(1)
+    good = (usable.sum(1) >= _MIN_SEGMENTS) & (shown > 1e-3)
+    if not good.any():  # never three whole segments in view: whatever is shown
+        good = shown > 1e-3
+    depth = focal * (metric[None] * usable).sum(1) * across / np.maximum(shown, 1e-3)
+    if not good.any():  # no whole segment at all: the landmarks' extent as a body 1.7 m tall
+        depth = np.full(len(image), focal * 1.7 / max(float(np.ptp(image[..., 1])) / aspect, 1e-3))
+        good = np.ones(len(image), bool)
+    depth = np.clip(_smooth(_fill(depth, good), 7), 0.5, 50.0)
+    x, y = q[:, 0] * depth, q[:, 1] * depth
+    height = y * np.cos(pitch) - depth * np.sin(pitch)
+    along = y * np.sin(pitch) + depth * np.cos(pitch)
+    return np.stack([x, height, along], axis=1), depth
+
+
+def estimate_camera_pitch(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], aspect: float,
+                          hfov_deg: float = 60.0) -> float:  # fmt: skip
+    """The camera's pitch (degrees, positive = looking down) that keeps people's pelvises at one height above a
+    level floor (:func:`_ground_frame_root`), from every run of frames with a person in one video.
+
+    For each run the pitch within :data:`PITCHES_DEG` minimising the pelvis height's variance (relative to the
+    squared mean depth, so that no pitch wins by shrinking the scene) is found; runs whose best pitch lies on the
+    searched range's edge (a degenerate fit: a person standing still, or an estimate that never settles) are
+    dropped; the median of the rest is the video's pitch, 0 (a level camera) when none is left.
+
+    Args:
+        runs: ``(world (T, 33, 3), image (T, 33, 2), visibility (T, 33) or None)`` per run (MediaPipe landmarks,
+            gaps already filled).
+        aspect: frame width / height.
+
+    Returns:
+        the pitch in degrees.
+    """
+    focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
+    angles = np.radians(PITCHES_DEG)
+    fits = []
+    for world, image, visibility in runs:
+        if len(world) < 5:
+            continue
+        scores = []
+        for pitch in angles:
+            root, depth = _ground_frame_root(world, image, visibility, aspect, focal, float(pitch))
+            scores.append(root[:, 1].var() / max(float(np.mean(depth)) ** 2, 1e-9))
+        best = int(np.argmin(scores))
+        if 0 < best < len(angles) - 1:
+            fits.append(PITCHES_DEG[best])
+    return float(np.median(fits)) if fits else 0.0
+
+
+def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_deg: float,
+                      visibility: np.ndarray | None = None, pitch_deg: float = 0.0) -> np.ndarray:  # fmt: skip
+    """Pose-skeleton joints ``(T, 21, 3)`` in floor axes (+Y up) with the root trajectory estimated from the image
+    (:func:`_ground_frame_root`); the body keeps MediaPipe's (upright) metric pose about its pelvis."""
+    joints = np.einsum("jm,tmc->tjc", _WEIGHTS, world)  # MediaPipe axes: x right, y down, z away, pelvis-centred
+    focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
+    root, _ = _ground_frame_root(world, image, visibility, aspect, focal, float(np.radians(pitch_deg)))
     # 180 degrees about the viewing axis (a rotation, so left stays left): x right, y down -> +X, +Y up.
-    return camera * np.array([-1.0, -1.0, 1.0])
+    return joints * np.array([-1.0, -1.0, 1.0]) + root[:, None, :]
 
 
 def pose_to_windows(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seconds: float = 1.0,
-                    hfov_deg: float = 60.0, max_gap: int = 3, min_extent: float = 0.25) -> list[Motion]:
+                    hfov_deg: float = 60.0, max_gap: int = 3, min_extent: float = 0.25,
+                    pitch_deg: float | None = None) -> list[Motion]:  # fmt: skip
     """Every ``window_s`` window (1 s apart) of the people in ``pose`` (:func:`extract_pose`) as 3D Motions.
 
     Runs of frames with a person (gaps of up to ``max_gap`` frames interpolated) of at least ``min_seconds`` are
@@ -277,11 +357,14 @@ def pose_to_windows(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seco
         hfov_deg: assumed horizontal field of view of the camera (depth / root trajectory estimate).
         min_extent: a detection counts as the person only when its landmarks span at least this fraction of the
             image height (MediaPipe also "finds" people in furniture, small and far away).
+        pitch_deg: the camera's downward pitch in degrees; ``None`` estimates it from the video
+            (:func:`estimate_camera_pitch`: people's pelvises stay at one height above a level floor).
 
     Returns:
         Motions on the :data:`POSE_JOINT_NAMES` skeleton (``mediapipe21``), positions ``(T, 21, 3)`` metres in
-        backend space (+Y up; the camera looks along +Z), at ``pose["fps"]``, in video order; metadata has each
-        window's start time in the video (``start_s``) and its activity (``activity_m_per_s``).
+        backend space (+Y up; +Z along the floor away from the camera), at ``pose["fps"]``, in video order; metadata
+        has each window's start time in the video (``start_s``), its activity (``activity_m_per_s``) and the camera
+        pitch used (``camera_pitch_deg``).
 
     Raises:
         VideoError: when no person is found in at least ``min_seconds`` of consecutive frames.
@@ -304,20 +387,24 @@ def pose_to_windows(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seco
         raise VideoError(f"a person is visible for only {longest:.1f} s in a row; video search needs at least "
                          f"{min_seconds:g} s of one person")  # fmt: skip
     length, stride = max(2, int(round(window_s * fps))), max(1, int(round(fps)))
+    visibility = np.asarray(pose["visibility"], np.float64) if "visibility" in pose else None
+    filled = [(_fill(world[a:b], found[a:b]), _fill(image[a:b], found[a:b]),
+               None if visibility is None else np.where(found[a:b, None], visibility[a:b], 0.0)) for a, b in runs]
+    if pitch_deg is None:
+        pitch_deg = estimate_camera_pitch(filled, aspect, hfov_deg)
     windows: list[Motion] = []
-    for a, b in runs:
-        seen = found[a:b]
-        positions = _camera_positions(_fill(world[a:b], seen), _fill(image[a:b], seen), aspect, hfov_deg)
+    for (a, _), (run_world, run_image, run_visibility) in zip(runs, filled, strict=True):
+        positions = _camera_positions(run_world, run_image, aspect, hfov_deg, run_visibility, pitch_deg)
         for start in range(0, max(1, len(positions) - length + 1), stride):
             window = positions[start : start + length]
             relative = window - window[:, :1]
             body = float(np.linalg.norm(np.diff(relative, axis=0), axis=2).mean() * fps)
             root = min(float(np.linalg.norm(np.diff(window[:, 0], axis=0), axis=1).mean() * fps), MAX_ROOT_SPEED)
-            windows.append(_window_motion(window, fps, (a + start) / fps, body + root))
+            windows.append(_window_motion(window, fps, (a + start) / fps, body + root, pitch_deg))
     return windows
 
 
-def _window_motion(positions: np.ndarray, fps: float, start_s: float, activity: float) -> Motion:
+def _window_motion(positions: np.ndarray, fps: float, start_s: float, activity: float, pitch_deg: float) -> Motion:
     offsets = np.zeros((len(_JOINTS), 3), np.float32)
     median = np.median(positions, axis=0)
     for j, parent in enumerate(POSE_PARENTS):
@@ -327,7 +414,7 @@ def _window_motion(positions: np.ndarray, fps: float, start_s: float, activity: 
                         rest_offsets=offsets)  # fmt: skip
     return Motion(skeleton=skeleton, fps=fps, positions=positions.astype(np.float32),
                   metadata={"start_s": round(start_s, 3), "activity_m_per_s": round(activity, 4),
-                            "source": "mediapipe-pose"})  # fmt: skip
+                            "camera_pitch_deg": round(float(pitch_deg), 1), "source": "mediapipe-pose"})  # fmt: skip
 
 
 def pose_to_motion(pose: dict[str, np.ndarray], window_s: float = 4.8, **options) -> Motion:

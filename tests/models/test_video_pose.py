@@ -14,8 +14,10 @@ from models.video.pose import (
     _WEIGHTS,
     POSE_JOINT_NAMES,
     VideoError,
+    estimate_camera_pitch,
     extract_pose,
     pose_to_motion,
+    pose_to_windows,
     probe_video,
 )
 
@@ -113,6 +115,64 @@ def test_root_trajectory_is_recovered_from_the_image():
     # rotation, not a mirror: a mirrored lift would put the left hip at +X).
     assert (motion.positions[:, left, 0] < motion.positions[:, right, 0]).all()
     assert _WEIGHTS.sum(1) == pytest.approx(np.ones(len(POSE_JOINT_NAMES)))
+
+
+def _pitched_pose(pitch_deg: float, frames: int = 50, fps: float = 10.0, speed: float = 1.0, start: float = 2.0,
+                  camera_height: float = 1.6, cut_legs_until: int = 0) -> dict:  # fmt: skip
+    """The layout of :func:`_synthetic_pose` walking away along a level floor (pelvis ``camera_height`` m below the
+    camera, from ``start`` m ahead at ``speed`` m/s) seen by a camera pitched down by ``pitch_deg``; MediaPipe's
+    metric landmarks stay upright. Until frame ``cut_legs_until`` the knees and feet are below the frame's bottom edge
+    (a person walking in under the camera): MediaPipe still guesses them, at low visibility."""
+    base, _ = _synthetic_pose(frames=1)
+    world = base["world"][0].astype(np.float64)
+    theta = np.radians(pitch_deg)
+    focal = 0.5 / np.tan(np.radians(30))
+    along = start + speed * np.arange(frames) / fps
+    points = world[None] + np.stack([np.zeros(frames), np.full(frames, camera_height), along], 1)[:, None]  # y down
+    camera = np.stack([points[..., 0], points[..., 1] * np.cos(theta) - points[..., 2] * np.sin(theta),
+                       points[..., 1] * np.sin(theta) + points[..., 2] * np.cos(theta)], -1)  # fmt: skip
+    image = camera[..., :2] / camera[..., 2:3] * focal
+    image[..., 0] += 0.5
+    image[..., 1] = image[..., 1] * (4 / 3) + 0.5
+    visibility = np.ones((frames, 33))
+    legs = [25, 26, 27, 28, 31, 32]
+    for f in range(cut_legs_until):
+        visibility[f, legs] = 0.1
+        image[f, legs, 1] = np.maximum(image[f, legs, 1], 1.02)  # guessed below the frame
+    return {"world": np.repeat(world[None], frames, 0).astype(np.float32), "image": image.astype(np.float32),
+            "visibility": visibility.astype(np.float32), "fps": np.float32(fps), "width": np.int32(640),
+            "height": np.int32(480)}  # fmt: skip
+
+
+@pytest.mark.parametrize(("pitch_deg", "camera_height"), [(0.0, 0.3), (20.0, 1.2), (35.0, 1.6)])
+def test_a_camera_looking_down_still_sees_a_level_walk(pitch_deg, camera_height):
+    """Walking away from a camera that looks down moves a person up the image more than it shrinks them; the lift
+    must still read a level walk forward at the true speed, not a person rising or walking backwards (issue 14)."""
+    pose = _pitched_pose(pitch_deg, camera_height=camera_height)
+    runs = [(pose["world"].astype(np.float64), pose["image"].astype(np.float64), pose["visibility"])]
+    assert estimate_camera_pitch(runs, 640 / 480) == pytest.approx(pitch_deg, abs=4.0)
+    motion = pose_to_windows(pose, window_s=5.0)[0]
+    assert motion.metadata["camera_pitch_deg"] == pytest.approx(pitch_deg, abs=4.0)
+    pelvis = motion.positions[:, POSE_JOINT_NAMES.index("pelvis")].astype(np.float64)
+    assert np.ptp(pelvis[5:-5, 1]) < 0.1, "the pelvis stays at one height above the floor"
+    speed = np.diff(pelvis[5:-5, 2]).mean() * 10.0
+    assert speed == pytest.approx(1.0, rel=0.2), "walking away at 1 m/s is +Z motion at about 1 m/s"
+    assert np.abs(pelvis[:, 0]).max() < 0.1
+
+
+def test_legs_cut_by_the_frame_do_not_make_a_walk_in_look_like_walking_back():
+    """A person walking in under a camera that looks down has legs below the frame at first; depth from the cut-off
+    legs would put them far away and then 'approaching' (the walk-back matches of the real walking video)."""
+    pose = _pitched_pose(30.0, cut_legs_until=12)
+    pelvis = pose_to_windows(pose, window_s=5.0)[0].positions[:, POSE_JOINT_NAMES.index("pelvis")]
+    assert (np.diff(pelvis[:, 2]) > 0.0).all(), "the walk goes forward all the way"
+    assert np.diff(pelvis[:, 2]).mean() * 10.0 == pytest.approx(1.0, rel=0.2)
+
+
+def test_a_person_standing_still_keeps_a_level_camera():
+    pose = _pitched_pose(0.0, speed=0.0)
+    runs = [(pose["world"].astype(np.float64), pose["image"].astype(np.float64), pose["visibility"])]
+    assert estimate_camera_pitch(runs, 640 / 480) == 0.0  # nothing moves: no pitch to read, none assumed
 
 
 def test_the_most_active_window_is_searched():
