@@ -283,7 +283,7 @@ def _ground_frame_root(world: np.ndarray, image: np.ndarray, visibility: np.ndar
     across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
     shown = (apparent * usable).sum(1)
     good = (usable.sum(1) >= _MIN_SEGMENTS) & (shown > 1e-3)
-    if not good.any():  # never three whole segments in view: whatever is shown
+    if not good.any():  # never _MIN_SEGMENTS whole segments in view: whatever is shown
         good = shown > 1e-3
     depth = focal * (metric[None] * usable).sum(1) * across / np.maximum(shown, 1e-3)
     if not good.any():  # no whole segment at all: the landmarks' extent as a body 1.7 m tall
