@@ -34,6 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--length-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="transformer batch size")
     parser.add_argument("--vq-batch-size", type=int, default=None)
+    parser.add_argument("--vq-heading-weight", type=float, default=None,
+                        help="weight of the RVQ-VAE's accumulated-root-yaw loss (default 0.3; 0 = MoMask's loss)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--seed", type=int, default=0)
@@ -54,6 +56,11 @@ def build_config(args: argparse.Namespace):
             if value < 1:
                 raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
             setattr(cfg, field, value)
+    heading = getattr(args, "vq_heading_weight", None)
+    if heading is not None:
+        if not (heading >= 0 and heading == heading):
+            raise ValueError(f"--vq-heading-weight must be a number >= 0, got {heading}")
+        cfg.vq_heading_weight = float(heading)
     cfg.seed, cfg.device = args.seed, args.device
     return TrainConfig.from_dict(cfg.to_dict())
 

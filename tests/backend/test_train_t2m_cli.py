@@ -39,3 +39,5 @@ def test_train_t2m_bad_arguments(tmp_path, capsys):
     assert "diffusion" in capsys.readouterr().err
     assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-steps", "0"]) == 1
     assert "--vq-steps" in capsys.readouterr().err
+    assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-heading-weight", "-1"]) == 1
+    assert "--vq-heading-weight" in capsys.readouterr().err
