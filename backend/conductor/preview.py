@@ -31,6 +31,12 @@ def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[
     return (xy - centre) / span + 0.5, [(p, j) for j, p in enumerate(parents) if p >= 0]
 
 
+def preview_pixels(positions: np.ndarray) -> np.ndarray:
+    """COCO-13 image coordinates ``(..., 2)`` in [0, 1] -> pixel coordinates in the preview's left panel, zoomed
+    1.6x on the upper body (the panel is ``SIZE`` pixels square)."""
+    return ((np.asarray(positions, dtype=np.float64) - np.array([0.5, 0.55])) * 1.6 + 0.5) * SIZE
+
+
 def bar_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray | None) -> np.ndarray:
     """Each beat's count in its bar (1 = downbeat), ``(B,)`` int; 0 where no downbeat precedes it or none is given.
 
@@ -84,12 +90,17 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
     fps = motion2d.fps
     panels = 2 if rig3d is not None else 1
     width = SIZE * panels
-    pts2d = (motion2d.positions.astype(np.float64) - np.array([0.5, 0.55])) * 1.6 + 0.5  # zoom on the upper body
+    pixels2d = preview_pixels(motion2d.positions)
     if rig3d is not None:
         pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
-    beat_frames = np.round(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64) * fps)
-    counts = bar_numbers(np.asarray(beat_times if beat_times is not None else [], dtype=np.float64), downbeat_times)
+    beats = np.asarray(beat_times if beat_times is not None else [], dtype=np.float64)
+    beat_frames = np.round(beats * fps)
+    counts = bar_numbers(beats, downbeat_times)
     trail_length = trail_frames(beat_times, downbeat_times, fps)
+    # trail colour by age in frames (0 = newest): from the baton colour towards the background, oldest palest
+    baton, background = np.array(_BATON), np.array([250, 250, 248])
+    fades = [tuple(int(c) for c in baton + (background - baton) * (0.35 + 0.6 * age / max(1, trail_length)))
+             for age in range(trail_length + 1)]  # fmt: skip
     kwargs = {"audio_path": str(audio), "audio_codec": "aac"} if audio else {}
     with atomic_write(output, ".tmp.mp4") as tmp:
         writer = imageio_ffmpeg.write_frames(tmp, (width, SIZE), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
@@ -99,12 +110,10 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
         for f in range(frames):
             image = Image.new("RGB", (width, SIZE), (250, 250, 248))
             draw = ImageDraw.Draw(image)
-            p = pts2d[f] * SIZE
-            trail = pts2d[max(0, f - trail_length) : f + 1, 10] * SIZE
-            for k in range(1, len(trail)):  # oldest segment palest
-                age = (len(trail) - 1 - k) / max(1, trail_length)
-                fade = np.array(_BATON) + (np.array([250, 250, 248]) - np.array(_BATON)) * (0.35 + 0.6 * age)
-                draw.line([tuple(trail[k - 1]), tuple(trail[k])], fill=tuple(int(c) for c in fade), width=3)
+            p = pixels2d[f]
+            trail = pixels2d[max(0, f - trail_length) : f + 1, 10]
+            for k in range(1, len(trail)):
+                draw.line([tuple(trail[k - 1]), tuple(trail[k])], fill=fades[len(trail) - 1 - k], width=3)
             for a, b in COCO13_EDGES:
                 colour = _BATON if b in (8, 10) else _LEFT if b in (7, 9) else _BODY
                 draw.line([tuple(p[a]), tuple(p[b])], fill=colour, width=5)

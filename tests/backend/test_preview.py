@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.conductor.preview import SIZE, bar_numbers, render_preview_mp4, trail_frames
+from backend.conductor.preview import bar_numbers, preview_pixels, render_preview_mp4, trail_frames
 from models.motion import Motion, get_skeleton
 
 RIGHT_WRIST = 10
@@ -50,7 +50,7 @@ def test_preview_frame_shows_the_whole_bar_of_the_baton_hand(tmp_path):
     image = np.frombuffer(last, dtype=np.uint8).reshape(height, width, 3).astype(int)
 
     def pixel(frame: int) -> np.ndarray:
-        x, y = ((positions[frame, RIGHT_WRIST] - np.array([0.5, 0.55])) * 1.6 + 0.5) * SIZE  # the preview's zoom
+        x, y = preview_pixels(positions[frame, RIGHT_WRIST])
         return image[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2].reshape(-1, 3)
 
     background = np.array([250, 250, 248])

@@ -92,10 +92,9 @@ def punches(p: np.ndarray) -> bool:
     return bool((reach * at_shoulder).max() >= 0.4)
 
 
-#: Known gaps of the shipped CPU-trained weights (see the model card): the RVQ-VAE reconstructs the root's turning
-#: poorly (a 100-degree turn comes back as about 10), and bow / kick / punch have 15 / 1 / 2 training clips, too few
-#: for the transformer at this training length. Strict: when better weights ship these fail as XPASS, and the
-#: marks must go (issue 12 stays open until they do).
+#: Known gaps of the shipped CPU-trained weights (see the model card): only the first of three samples raises both
+#: arms, and bow / kick / punch have 15 / 1 / 2 training clips, too few for the transformer at this training length.
+#: Strict: when better weights ship these fail as XPASS, and the marks must go (issue 12 stays open until they do).
 _GAP_BOTH_ARMS = pytest.mark.xfail(reason="shipped weights: only the first of three samples raises both arms",
                                    strict=True)
 _GAP_RARE = pytest.mark.xfail(reason="shipped weights: too few training clips of this content", strict=True)
