@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -251,21 +252,19 @@ _MIN_VISIBILITY, _MIN_SEGMENTS = 0.5, 2
 PITCHES_DEG = np.arange(-30.0, 75.5, 1.0)
 
 
-def _ground_frame_root(world: np.ndarray, image: np.ndarray, visibility: np.ndarray | None, aspect: float,
-                       focal: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The pelvis trajectory of one run of frames seen by a pinhole camera pitched down by ``pitch`` (radians) over
-    a level floor.
+class _SegmentView(NamedTuple):
+    """What the image says about one run's depth, for any camera pitch (:func:`_segment_view`)."""
 
-    Depth comes from the visible :data:`_DEPTH_SEGMENTS`: an upright (vertical in the world) segment of metric length
-    ``L`` (its median over the run) at depth ``z`` and normalised image point ``q = (x/z, y/z)`` projects
-    ``focal * L * |u_xy - q u_z| / z`` long (pinhole camera), ``u`` the world's up in camera axes: a camera looking
-    down sees a person below it foreshortened. Frames with fewer than :data:`_MIN_SEGMENTS` usable segments are
-    interpolated from their neighbours.
+    q: np.ndarray  # (T, 2) normalised image point of the pelvis, x/z and y/z, camera axes (+X left, +Y up)
+    scale: np.ndarray  # (T,) depth = scale * foreshortening(pitch): focal * visible metric length / its image length
+    good: np.ndarray  # (T,) bool: frames whose depth is measured (the rest are interpolated)
+    fixed: np.ndarray | None  # (T,) depth to use whatever the pitch, when no whole segment is ever in view
 
-    Returns:
-        ``(root (T, 3) metres in floor axes: +X the camera's left, +Y up, +Z along the floor away from the camera;
-        optical depth (T,) metres)``.
-    """
+
+def _segment_view(world: np.ndarray, image: np.ndarray, visibility: np.ndarray | None, aspect: float,
+                  focal: float) -> _SegmentView:  # fmt: skip
+    """Measure one run's visible :data:`_DEPTH_SEGMENTS` once: their summed metric length (each segment's median
+    over the run) against their summed length in the image, per frame (see :func:`_ground_frame_root`)."""
     pairs = _DEPTH_SEGMENTS
     flat = image.copy()
     flat[..., 1] /= aspect
@@ -278,18 +277,38 @@ def _ground_frame_root(world: np.ndarray, image: np.ndarray, visibility: np.ndar
     pelvis = image[:, [_MP["l_hip"], _MP["r_hip"]]].mean(1)
     # camera axes with +Y up (image y is down), +X to the camera's left (a rotation of MediaPipe's axes)
     q = np.stack([-(pelvis[:, 0] - 0.5) / focal, -(pelvis[:, 1] - 0.5) / aspect / focal], 1)  # x/z and y/z
-    up = np.array([0.0, np.cos(pitch), -np.sin(pitch)])
-    # d(projection)/d(length) of a segment along `up` at normalised image point q and depth z: |up_xy - q up_z| / z
-    across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
     shown = (apparent * usable).sum(1)
     good = (usable.sum(1) >= _MIN_SEGMENTS) & (shown > 1e-3)
     if not good.any():  # never _MIN_SEGMENTS whole segments in view: whatever is shown
         good = shown > 1e-3
-    depth = focal * (metric[None] * usable).sum(1) * across / np.maximum(shown, 1e-3)
+    scale = focal * (metric[None] * usable).sum(1) / np.maximum(shown, 1e-3)
+    fixed = None
     if not good.any():  # no whole segment at all: the landmarks' extent as a body 1.7 m tall
-        depth = np.full(len(image), focal * 1.7 / max(float(np.ptp(image[..., 1])) / aspect, 1e-3))
+        fixed = np.full(len(image), focal * 1.7 / max(float(np.ptp(image[..., 1])) / aspect, 1e-3))
         good = np.ones(len(image), bool)
-    depth = np.clip(_smooth(_fill(depth, good), 7), 0.5, 50.0)
+    return _SegmentView(q, scale, good, fixed)
+
+
+def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pelvis trajectory of one run of frames (:func:`_segment_view`) seen by a pinhole camera pitched down by
+    ``pitch`` (radians) over a level floor.
+
+    Depth comes from the visible :data:`_DEPTH_SEGMENTS`: an upright (vertical in the world) segment of metric length
+    ``L`` (its median over the run) at depth ``z`` and normalised image point ``q = (x/z, y/z)`` projects
+    ``focal * L * |u_xy - q u_z| / z`` long (pinhole camera), ``u`` the world's up in camera axes: a camera looking
+    down sees a person below it foreshortened. Frames with fewer than :data:`_MIN_SEGMENTS` usable segments are
+    interpolated from their neighbours.
+
+    Returns:
+        ``(root (T, 3) metres in floor axes: +X the camera's left, +Y up, +Z along the floor away from the camera;
+        optical depth (T,) metres)``.
+    """
+    q = view.q
+    up = np.array([0.0, np.cos(pitch), -np.sin(pitch)])
+    # d(projection)/d(length) of a segment along `up` at normalised image point q and depth z: |up_xy - q up_z| / z
+    across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
+    depth = view.fixed if view.fixed is not None else view.scale * across
+    depth = np.clip(_smooth(_fill(depth, view.good), 7), 0.5, 50.0)
     x, y = q[:, 0] * depth, q[:, 1] * depth
     height = y * np.cos(pitch) - depth * np.sin(pitch)
     along = y * np.sin(pitch) + depth * np.cos(pitch)
@@ -320,9 +339,10 @@ def estimate_camera_pitch(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray | 
     for world, image, visibility in runs:
         if len(world) < 5:
             continue
+        view = _segment_view(world, image, visibility, aspect, focal)  # the pitch changes only the foreshortening
         scores = []
         for pitch in angles:
-            root, depth = _ground_frame_root(world, image, visibility, aspect, focal, float(pitch))
+            root, depth = _ground_frame_root(view, float(pitch))
             scores.append(root[:, 1].var() / max(float(np.mean(depth)) ** 2, 1e-9))
         best = int(np.argmin(scores))
         if 0 < best < len(angles) - 1:
@@ -336,7 +356,7 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
     (:func:`_ground_frame_root`); the body keeps MediaPipe's (upright) metric pose about its pelvis."""
     joints = np.einsum("jm,tmc->tjc", _WEIGHTS, world)  # MediaPipe axes: x right, y down, z away, pelvis-centred
     focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
-    root, _ = _ground_frame_root(world, image, visibility, aspect, focal, float(np.radians(pitch_deg)))
+    root, _ = _ground_frame_root(_segment_view(world, image, visibility, aspect, focal), float(np.radians(pitch_deg)))
     # 180 degrees about the viewing axis (a rotation, so left stays left): x right, y down -> +X, +Y up.
     return joints * np.array([-1.0, -1.0, 1.0]) + root[:, None, :]
 
