@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vq-batch-size", type=int, default=None)
     parser.add_argument("--vq-heading-weight", type=float, default=None,
                         help="weight of the RVQ-VAE's accumulated-root-yaw loss (default 0.3; 0 = MoMask's loss)")
+    parser.add_argument("--content-balance", type=float, default=None,
+                        help="draw transformer windows with probability ~ content size ** -B (0 = uniform, "
+                             "1 = every content equally; default 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--seed", type=int, default=0)
@@ -61,6 +64,11 @@ def build_config(args: argparse.Namespace):
         if not (heading >= 0 and heading == heading):
             raise ValueError(f"--vq-heading-weight must be a number >= 0, got {heading}")
         cfg.vq_heading_weight = float(heading)
+    balance = getattr(args, "content_balance", None)
+    if balance is not None:
+        if not 0.0 <= balance <= 1.0:
+            raise ValueError(f"--content-balance must be a number in [0, 1], got {balance}")
+        cfg.content_balance = float(balance)
     cfg.seed, cfg.device = args.seed, args.device
     return TrainConfig.from_dict(cfg.to_dict())
 

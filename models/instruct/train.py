@@ -71,6 +71,12 @@ class TrainConfig:
     #: (radians, the cumulative sum of the de-normalised root rotation velocity over the window). Without it the
     #: 1-of-263 root-rotation channel is learnt last and a 45 degree turn came back as 4 degrees; 1.0 flattened waving.
     vq_heading_weight: float = 0.3
+    #: content balancing of the transformers' training windows: window k of content c is drawn with probability
+    #: proportional to ``W_c ** -content_balance`` (``W_c`` = train windows of content c, from the dataset's
+    #: index.json; clips without a content label form one group). 0 = uniform over windows (MoMask); 0.5 draws each
+    #: content in proportion to the square root of its size (bow, 13 clips, from 0.6 % to 2 % of the draws); 1 =
+    #: every content equally often.
+    content_balance: float = 0.0
     mask_steps: int = 1500
     residual_steps: int = 1000
     transformer_batch: int = 32
@@ -91,6 +97,8 @@ class TrainConfig:
         self.transformer.codebook_size = self.vq.codebook_size
         self.transformer.num_quantizers = self.vq.num_quantizers
         self.transformer.max_tokens = self.length.max_tokens = self.max_frames // self.vq.downsample
+        if not 0.0 <= self.content_balance <= 1.0:
+            raise ValueError(f"content_balance must be in [0, 1], got {self.content_balance}")
         for name in ("vq_steps", "mask_steps", "residual_steps", "length_steps", "vq_batch", "transformer_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -259,13 +267,30 @@ def embed_captions(data: T2MData, text_encoder: str) -> tuple[dict[str, list[int
     return {cid: [row[c] for c in caps] for cid, caps in data.texts.items()}, embeddings
 
 
+def window_weights(groups: list[object], balance: float) -> np.ndarray:
+    """Draw probabilities ``(N,) float64`` (sum 1) of ``N`` training windows whose content labels are ``groups``:
+    window k is drawn with probability proportional to ``count(groups[k]) ** -balance`` (0 = uniform over windows,
+    1 = uniform over contents; :attr:`TrainConfig.content_balance`). Raises ``ValueError`` for no windows or a
+    balance outside [0, 1]."""
+    if not groups:
+        raise ValueError("no training window to weight")
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"content balance must be in [0, 1], got {balance}")
+    counts: dict[object, int] = {}
+    for g in groups:
+        counts[g] = counts.get(g, 0) + 1
+    w = np.array([counts[g] ** -balance for g in groups], dtype=np.float64)
+    return w / w.sum()
+
+
 def _token_batcher(windows: list[tuple[str, torch.Tensor]], rows: dict[str, list[int]], embeddings: torch.Tensor,
-                   batch: int, seed: int, pad_id: int):  # fmt: skip
+                   batch: int, seed: int, pad_id: int, weights: np.ndarray | None = None):  # fmt: skip
     rng = np.random.default_rng(seed)
     q = windows[0][1].shape[1]
 
     def draw() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        picks = rng.integers(0, len(windows), size=batch)
+        picks = (rng.integers(0, len(windows), size=batch) if weights is None
+                 else rng.choice(len(windows), size=batch, p=weights))  # fmt: skip
         lengths = torch.tensor([windows[k][1].shape[0] for k in picks])
         codes = torch.full((batch, int(lengths.max()), q), pad_id, dtype=torch.long)
         texts = torch.empty(batch, embeddings.shape[1])
@@ -292,6 +317,9 @@ def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Pat
     if needs_tokens and not windows:
         raise ValueError("no train window to tokenize")
     rows, embeddings = embed_captions(data, cfg.text_encoder)
+    weights = None
+    if windows and cfg.content_balance > 0:
+        weights = window_weights([data.index.get(cid, {}).get("content") for cid, _ in windows], cfg.content_balance)
     if rank == 0:
         log.info("%d token windows, %d distinct captions", len(windows), embeddings.shape[0])
     tc = cfg.transformer
@@ -303,8 +331,8 @@ def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Pat
         random.seed(cfg.seed + rank + 17)
         sub = progress.sub(done / total, (done + shares[stage]) / total) if progress is not None else None
         done += shares[stage]
-        draw = (_token_batcher(windows, rows, embeddings, cfg.transformer_batch, cfg.seed + rank + 1, tc.pad_id)
-                if stage != "length" else None)
+        draw = (_token_batcher(windows, rows, embeddings, cfg.transformer_batch, cfg.seed + rank + 1, tc.pad_id,
+                               weights) if stage != "length" else None)  # fmt: skip
         if stage == "mask":
             network: nn.Module = MaskedTransformer(tc)
 

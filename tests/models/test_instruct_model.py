@@ -19,7 +19,7 @@ from models.instruct.networks import (
     load_network,
     save_network,
 )
-from models.instruct.train import TrainConfig, train_t2m
+from models.instruct.train import TrainConfig, train_t2m, window_weights
 from models.motion.humanml3d import joints_to_features
 from models.progress import Cancelled, Progress
 
@@ -227,3 +227,20 @@ def test_heading_loss_keeps_the_turn_through_the_rvqvae(tmp_path):
         errors[weight] = abs(float(recon[:, 0].sum()) - target)
     assert abs(target) > np.radians(45)  # the window holds a real turn
     assert errors[1.0] < 0.5 * errors[0.0], errors
+
+
+def test_content_balance_draws_rare_contents_more_often():
+    groups = ["walk"] * 90 + ["kick"] * 10
+    uniform = window_weights(groups, 0.0)
+    assert np.allclose(uniform, 0.01)
+    sqrt = window_weights(groups, 0.5)
+    assert sqrt[90:].sum() == pytest.approx(np.sqrt(10) / (np.sqrt(10) + np.sqrt(90)))  # 25 % of the draws
+    equal = window_weights(groups + [None, None], 1.0)
+    assert equal[:90].sum() == pytest.approx(1 / 3) and equal[-2:].sum() == pytest.approx(1 / 3)
+    assert sqrt.sum() == pytest.approx(1.0) and (sqrt[90:] > sqrt[0]).all()
+    with pytest.raises(ValueError, match="balance"):
+        window_weights(groups, 1.5)
+    with pytest.raises(ValueError, match="no training window"):
+        window_weights([], 0.5)
+    with pytest.raises(ValueError, match="content_balance"):
+        TrainConfig(content_balance=-0.1)
