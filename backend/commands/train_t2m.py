@@ -61,7 +61,7 @@ def build_config(args: argparse.Namespace):
             setattr(cfg, field, value)
     heading = getattr(args, "vq_heading_weight", None)
     if heading is not None:
-        if not (heading >= 0 and heading == heading):
+        if not heading >= 0:  # also refuses NaN
             raise ValueError(f"--vq-heading-weight must be a number >= 0, got {heading}")
         cfg.vq_heading_weight = float(heading)
     balance = getattr(args, "content_balance", None)

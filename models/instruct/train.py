@@ -97,6 +97,8 @@ class TrainConfig:
         self.transformer.codebook_size = self.vq.codebook_size
         self.transformer.num_quantizers = self.vq.num_quantizers
         self.transformer.max_tokens = self.length.max_tokens = self.max_frames // self.vq.downsample
+        if not self.vq_heading_weight >= 0.0:  # also refuses NaN
+            raise ValueError(f"vq_heading_weight must be a number >= 0, got {self.vq_heading_weight}")
         if not 0.0 <= self.content_balance <= 1.0:
             raise ValueError(f"content_balance must be in [0, 1], got {self.content_balance}")
         for name in ("vq_steps", "mask_steps", "residual_steps", "length_steps", "vq_batch", "transformer_batch"):

@@ -39,8 +39,9 @@ def test_train_t2m_bad_arguments(tmp_path, capsys):
     assert "diffusion" in capsys.readouterr().err
     assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-steps", "0"]) == 1
     assert "--vq-steps" in capsys.readouterr().err
-    assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-heading-weight", "-1"]) == 1
-    assert "--vq-heading-weight" in capsys.readouterr().err
+    for bad in ("-1", "nan"):
+        assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-heading-weight", bad]) == 1
+        assert "--vq-heading-weight" in capsys.readouterr().err
     for bad in ("1.5", "nan"):
         assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--content-balance", bad]) == 1
         assert "--content-balance" in capsys.readouterr().err

@@ -244,3 +244,5 @@ def test_content_balance_draws_rare_contents_more_often():
         window_weights([], 0.5)
     with pytest.raises(ValueError, match="content_balance"):
         TrainConfig(content_balance=-0.1)
+    with pytest.raises(ValueError, match="vq_heading_weight"):
+        TrainConfig(vq_heading_weight=float("nan"))
