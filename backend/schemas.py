@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api_errors import ErrorBody
-from blender_addon.client import CONDUCTOR_CONTROLS, MAX_PROMPT_CHARS, MAX_SAMPLES
+from blender_addon.client import CONDUCTOR_CONTROLS, MAX_PROMPT_CHARS, MAX_SAMPLES, TEXT_GUIDANCE
 from blender_addon.wire import WIRE_DTYPES
 
 _MODEL_NAME = r"^[a-z0-9_\-]{1,32}$"
@@ -169,7 +169,8 @@ class _GenerationOptions(_Strict):
     seconds: float | None = Field(None, allow_inf_nan=False, description="duration (s); omitted: estimated")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     samples: int = Field(1, ge=1, le=MAX_SAMPLES, description="variations, generated in one batch")
-    guidance: float = Field(4.0, ge=0.0, le=50.0, allow_inf_nan=False, description="classifier-free guidance scale")
+    guidance: float = Field(TEXT_GUIDANCE, ge=0.0, le=50.0, allow_inf_nan=False,
+                            description="classifier-free guidance scale")
     target: RetargetTarget = Field("smpl24", description="built-in skeleton name, server .bvh path or a rig")
 
 

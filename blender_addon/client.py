@@ -29,6 +29,8 @@ DEFAULT_URL = "http://127.0.0.1:8765"
 #: (characters) and the most variations per job.
 MAX_PROMPT_CHARS = 1000
 MAX_SAMPLES = 16
+#: Default classifier-free guidance of text / voice generation (the generator's ``DEFAULT_GUIDANCE``).
+TEXT_GUIDANCE = 3.0
 
 #: The procedural conductor's controls in ``POST /jobs/conduct`` (the backend's schema and the add-on's sliders
 #: use these): name -> (min, max, default). They are ``models.conductor.ProceduralStyle.CONTROLS``.
@@ -201,7 +203,7 @@ class BatonClient:
         return self._request("POST", "/jobs/search", body)["id"]
 
     def submit_generate(self, prompt: str | None = None, *, timeline: list[dict] | None = None,
-                        seconds: float | None = None, seed: int = 0, samples: int = 1, guidance: float = 4.0,
+                        seconds: float | None = None, seed: int = 0, samples: int = 1, guidance: float = TEXT_GUIDANCE,
                         target: str | dict = "smpl24") -> str:  # fmt: skip
         """Start generating motion from a text prompt (or a timeline of prompts), retargeted onto ``target`` (a
         built-in skeleton name, a server ``.bvh`` path or a rig dict, ``TargetRig.to_dict()``); returns the job id.
@@ -219,7 +221,7 @@ class BatonClient:
 
     def submit_generate_speech(self, audio: str | os.PathLike | None = None, *, audio_path: str | None = None,
                                upload_id: str | None = None, path: str = "end2end", seconds: float | None = None,
-                               seed: int = 0, samples: int = 1, guidance: float = 4.0,
+                               seed: int = 0, samples: int = 1, guidance: float = TEXT_GUIDANCE,
                                target: str | dict = "smpl24") -> str:  # fmt: skip
         """Start generating motion from a spoken instruction (docs/voice.md); returns the job id.
 

@@ -14,6 +14,7 @@ from bpy.props import (
 )
 
 from . import mapping as mapping_tables
+from .client import TEXT_GUIDANCE
 
 MODEL_ITEMS = (
     ("procedural", "Procedural", "Rule-based conductor timed to beats and loudness (always available)"),
@@ -111,7 +112,7 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
         name="Variations", default=1, min=1, max=16, soft_max=8, description="How many motions to generate at once"
     )
     text_guidance: FloatProperty(
-        name="Guidance", default=4.0, min=0.0, max=50.0, soft_max=10.0,
+        name="Guidance", default=TEXT_GUIDANCE, min=0.0, max=50.0, soft_max=10.0,
         description="Classifier-free guidance: higher follows the prompt more closely, lower varies more",
     )  # fmt: skip
 

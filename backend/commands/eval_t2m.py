@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blender_addon.client import TEXT_GUIDANCE
+
 log = logging.getLogger("baton.eval.t2m")
 
 
@@ -27,8 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="retrieval model folder (default: models/retrieval/weights/default)")  # fmt: skip
     parser.add_argument("--dataset", type=Path, required=True,
                         help="HumanML3D-layout folder with the test split (e.g. RUN_DIR/dataset of `baton train t2m`)")
-    parser.add_argument("--max-items", type=int, default=256, help="test prompts to evaluate (deterministic subset)")
-    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="held-out split to evaluate: test (report) or val (tune sampling settings on it)")
+    parser.add_argument("--max-items", type=int, default=256, help="prompts to evaluate (deterministic subset)")
+    parser.add_argument("--guidance", type=float, default=TEXT_GUIDANCE)
+    parser.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
     parser.add_argument("--mm-prompts", type=int, default=16, help="prompts for MultiModality")
     parser.add_argument("--mm-samples", type=int, default=6, help="samples per MultiModality prompt")
     parser.add_argument("--seed", type=int, default=0)
@@ -76,9 +81,11 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     started = time.monotonic()
     data = load_dataset(args.dataset)
-    test = sorted(data.splits["test"])
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    test = sorted(data.splits.get(args.split, []))
     if len(test) < 2:
-        raise ValueError(f"{args.dataset}: the test split has {len(test)} motions; need at least 2")
+        raise ValueError(f"{args.dataset}: the {args.split} split has {len(test)} motions; need at least 2")
     rng = np.random.default_rng(args.seed)
     if len(test) > args.max_items:
         test = sorted(rng.choice(test, args.max_items, replace=False).tolist())
@@ -118,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     gen_started = time.monotonic()
     for i, prompt in enumerate(prompts):
         seconds = max(1.0, frames_of[i] / fps)
-        generated.append(generator.generate(prompt, seconds=seconds, seed=args.seed + i, guidance=args.guidance)[0])
+        generated.append(generator.generate(prompt, seconds=seconds, seed=args.seed + i, guidance=args.guidance,
+                                             steps=args.steps)[0])
         if i % 25 == 0:
             log.info("generated %d/%d", i + 1, len(prompts))
     gen_seconds = time.monotonic() - gen_started
@@ -138,14 +146,15 @@ def run(args: argparse.Namespace) -> int:
     groups = []
     for i in range(min(args.mm_prompts, len(prompts))):
         samples = generator.generate(prompts[i], seconds=max(1.0, frames_of[i] / fps), seed=args.seed + 1000 + i,
-                                     samples=args.mm_samples, guidance=args.guidance)  # fmt: skip
+                                     samples=args.mm_samples, guidance=args.guidance, steps=args.steps)  # fmt: skip
         groups.append(judge.embed_motion(samples))
     gen_row["MultiModality"] = round(ev.multimodality(groups, seed=args.seed), 4)
     base_row["MultiModality"] = 0.0  # a retrieval returns the same clip for a prompt
 
     report = {
         "items": len(test), "dataset": str(args.dataset), "judge": str(judge_dir),
-        "weights": str(generator.run_dir), "guidance": args.guidance, "seed": args.seed,
+        "weights": str(generator.run_dir), "split": args.split, "guidance": args.guidance, "steps": args.steps,
+        "seed": args.seed,
         "rows": {"ground_truth": gt_row, "generated": gen_row, "retrieval_baseline": base_row},
         "ratios": {
             "R_precision_top3_vs_ground_truth": round(gen_row["R_precision"]["top3"]

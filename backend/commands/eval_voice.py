@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blender_addon.client import TEXT_GUIDANCE
+
 log = logging.getLogger("baton.eval.voice")
 
 
@@ -37,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-items", type=int, default=60, help="items per split")
     parser.add_argument("--min-clips", type=int, default=50, help="contents with fewer dataset clips are skipped")
     parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--guidance", type=float, default=TEXT_GUIDANCE)
     parser.add_argument("--weights", default=None, help="text-to-motion run folder (default: shipped)")
     parser.add_argument("--judge", default=None, help="retrieval model folder (default: shipped)")
     parser.add_argument("--whisper-model", default=None)

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from blender_addon.client import TEXT_GUIDANCE
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default=None, help="what the motion shows, e.g. 'a person waves'")
@@ -23,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="duration in seconds (1 to 300; default: the model's length estimate)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same motion)")
     parser.add_argument("--samples", type=int, default=1, help="variations to generate in one batch (1-16)")
-    parser.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (>= 0)")
+    parser.add_argument("--guidance", type=float, default=TEXT_GUIDANCE,
+                        help=f"classifier-free guidance scale (>= 0; default {TEXT_GUIDANCE:g})")
     parser.add_argument("--rig", default="smpl24", help="smpl24 | smpl22 | kit21 | coco13 | FILE.bvh")
     parser.add_argument("--weights", default=None, help="a `baton train t2m` run folder (default: shipped weights)")
     parser.add_argument("--runtime", choices=("torch", "ort"), default="torch", help="inference runtime")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from blender_addon.client import TEXT_GUIDANCE
 from models.progress import Progress
 
 #: Rig names besides a ``.bvh`` file.
@@ -65,7 +66,7 @@ def generate_to_rig(
     seconds: float | None = None,
     seed: int = 0,
     samples: int = 1,
-    guidance: float = 4.0,
+    guidance: float = TEXT_GUIDANCE,
     rig: str | os.PathLike = "smpl24",
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:

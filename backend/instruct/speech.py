@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from backend.errors import BatonError, NotAvailableError
+from blender_addon.client import TEXT_GUIDANCE
 from models.progress import Progress
 
 PATHS = ("end2end", "cascaded")
@@ -237,7 +238,7 @@ class SpeechInstructor:
 
 def generate_from_speech(instructor: SpeechInstructor, audio: np.ndarray | str | os.PathLike, *,
                          path: str = "end2end", seconds: float | None = None, seed: int = 0, samples: int = 1,
-                         guidance: float = 4.0, rig: str | os.PathLike = "smpl24",
+                         guidance: float = TEXT_GUIDANCE, rig: str | os.PathLike = "smpl24",
                          progress: Progress | None = None) -> tuple[list[dict[str, Any]], Understanding]:  # fmt: skip
     """A spoken instruction (a file or a checked clip) -> :func:`backend.instruct.pipeline.generate_to_rig` results.
 

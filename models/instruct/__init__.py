@@ -7,6 +7,7 @@ trained on Bandai Namco data) or a ``baton train t2m`` run folder; ``TextToMotio
 """
 
 from models.instruct.generator import (
+    DEFAULT_GUIDANCE,
     MAX_SECONDS,
     MIN_SECONDS,
     TextToMotion,
@@ -15,5 +16,5 @@ from models.instruct.generator import (
     load_text_to_motion,
 )
 
-__all__ = ["MAX_SECONDS", "MIN_SECONDS", "TextToMotion", "TimelineSegment", "WeightsNotAvailable",
+__all__ = ["DEFAULT_GUIDANCE", "MAX_SECONDS", "MIN_SECONDS", "TextToMotion", "TimelineSegment", "WeightsNotAvailable",
            "load_text_to_motion"]  # fmt: skip

@@ -10,3 +10,7 @@ from models.instruct import generator
 def test_prompt_and_variation_limits_match_the_generator():
     assert client.MAX_PROMPT_CHARS == generator.MAX_PROMPT_CHARS
     assert client.MAX_SAMPLES == generator.MAX_SAMPLES
+
+
+def test_default_guidance_matches_the_generator():
+    assert client.TEXT_GUIDANCE == generator.DEFAULT_GUIDANCE

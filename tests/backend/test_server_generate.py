@@ -101,7 +101,8 @@ def test_generate_onto_a_client_rig_with_variations_and_progress(client):
         wrist = motion.positions[:, rig["joint_names"].index("right_wrist")]
         assert np.linalg.norm(wrist - wrist.mean(0), axis=1).max() > 0.02, "the body moves"
     assert not np.allclose(first.positions, second.positions), "two variations differ"
-    again = client.wait(client.submit_generate(PROMPT, seconds=3.0, seed=7, samples=2, target=rig), timeout=600)
+    again = client.wait(client.submit_generate(PROMPT, seconds=3.0, seed=7, samples=2, guidance=4.0, target=rig),
+                        timeout=600)
     assert np.array_equal(decode_motion(again["samples"][0]["motion"]).positions, first.positions), "seeded"
 
 
