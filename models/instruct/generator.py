@@ -16,6 +16,11 @@ window starts with up to :data:`CONTEXT_TOKENS` already-fixed tokens of the prev
 seam), so the motion continues instead of restarting. A timeline of prompts is the same procedure with a prompt per
 window; :meth:`TextToMotion.inpaint` keeps the tokens of an existing motion outside the range (context on both
 sides) and regenerates the range.
+
+Negative conditions (the ``uncond`` branch of the guidance): a prompt that names a side ("left" / "right") is guided
+away from its side-mirrored prompt (MiniLM barely separates the two); the first window of a timeline segment whose
+context tokens belong to the previous prompt is guided away from that prompt (otherwise four tokens of, say, walking
+carry on into "raise both arms"); everything else is guided away from the learned null condition.
 """
 
 from __future__ import annotations
@@ -325,9 +330,14 @@ class TextToMotion:
         for w, (left, start, end, right) in enumerate(windows):
             if progress is not None:
                 progress.update(w / max(1, len(windows)), f"generating tokens ({w + 1}/{len(windows)} windows)")
-            text = embeddings[int(owner[start])][None].expand(codes.shape[0], -1)
-            row = negative_row.get(int(owner[start]))
-            negative = negatives[row][None].expand(codes.shape[0], -1) if row is not None else None
+            prompt = int(owner[start])
+            text = embeddings[prompt][None].expand(codes.shape[0], -1)
+            row = negative_row.get(prompt)
+            negative = None
+            if row is not None:  # the side-mirrored prompt
+                negative = negatives[row][None].expand(codes.shape[0], -1)
+            elif left < start and int(owner[left]) != prompt:  # the previous prompt, whose tokens are the context
+                negative = embeddings[int(owner[left])][None].expand(codes.shape[0], -1)
             window = codes[:, left:right].clone()
             unknown = torch.zeros(window.shape[:2], dtype=torch.bool, device=codes.device)
             unknown[:, start - left : end - left] = True
