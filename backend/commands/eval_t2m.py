@@ -78,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_items < 2:
         raise ValueError(f"--max-items must be >= 2, got {args.max_items}")
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     torch.set_num_threads(max(1, args.threads))
     started = time.monotonic()
     data = load_dataset(args.dataset)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     test = sorted(data.splits.get(args.split, []))
     if len(test) < 2:
         raise ValueError(f"{args.dataset}: the {args.split} split has {len(test)} motions; need at least 2")
