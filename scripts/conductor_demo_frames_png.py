@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.conductor.preview import SIZE, preview_pixels
+from backend.conductor.preview import SIZE, preview_pixels, preview_view
 from backend.conductor.synth import write_demo_piece
 
 METERS = (2, 3, 4)
@@ -46,8 +46,9 @@ def demo_frame(meter: int, work: Path) -> tuple[np.ndarray, tuple[int, int, int,
     start = int(round(downbeats[middle - 1] * fps))
     from models.motion.io import load_npz
 
-    wrist = load_npz(report["files"]["npz"]).positions[start : target + 1, 10].astype(np.float64)
-    pixels = preview_pixels(wrist)
+    performance = load_npz(report["files"]["npz"]).positions
+    wrist = performance[start : target + 1, 10].astype(np.float64)
+    pixels = preview_pixels(wrist, preview_view(performance))
     half = min(float((pixels.max(0) - pixels.min(0)).max()) / 2 + 25, SIZE / 2)
     centre = np.clip((pixels.min(0) + pixels.max(0)) / 2, half, SIZE - half)  # the box stays inside the frame
     box = tuple(int(v) for v in (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half))

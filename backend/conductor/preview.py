@@ -31,10 +31,35 @@ def _front_view(positions: np.ndarray, parents) -> tuple[np.ndarray, list[tuple[
     return (xy - centre) / span + 0.5, [(p, j) for j, p in enumerate(parents) if p >= 0]
 
 
-def preview_pixels(positions: np.ndarray) -> np.ndarray:
-    """COCO-13 image coordinates ``(..., 2)`` in [0, 1] -> pixel coordinates in the preview's left panel, zoomed
-    1.6x on the upper body (the panel is ``SIZE`` pixels square)."""
-    return ((np.asarray(positions, dtype=np.float64) - np.array([0.5, 0.55])) * 1.6 + 0.5) * SIZE
+#: The preview's default view of COCO-13 image coordinates: centre (x, y) and zoom (1.6x on the upper body).
+DEFAULT_VIEW = (0.5, 0.55, 1.6)
+#: Free border kept around the whole performance by :func:`preview_view`, as a fraction of the panel.
+VIEW_MARGIN = 0.03
+
+
+def preview_view(positions: np.ndarray) -> tuple[float, float, float]:
+    """The view ``(centre x, centre y, zoom)`` that shows every keypoint of a whole performance ``(T, J, 2)`` (COCO-13
+    image coordinates in [0, 1]) inside the panel with a :data:`VIEW_MARGIN` border: the default 1.6x upper-body
+    zoom where the motion fits, less zoom (and the centre moved as little as needed) where a wide pattern would
+    touch the edge. Non-finite coordinates are ignored; without any finite one, :data:`DEFAULT_VIEW`."""
+    points = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    points = points[np.isfinite(points).all(axis=1)]
+    if not len(points):
+        return DEFAULT_VIEW
+    low, high = points.min(axis=0), points.max(axis=0)
+    room = 0.5 - VIEW_MARGIN  # panel units from the centre to the usable edge
+    zoom = float(min(DEFAULT_VIEW[2], 2 * room / max(float((high - low).max()), 1e-6)))
+    centre = [float(np.clip(default, hi - room / zoom, lo + room / zoom))
+              for default, lo, hi in zip(DEFAULT_VIEW[:2], low, high, strict=True)]  # fmt: skip
+    return centre[0], centre[1], zoom
+
+
+def preview_pixels(positions: np.ndarray, view: tuple[float, float, float] = DEFAULT_VIEW) -> np.ndarray:
+    """COCO-13 image coordinates ``(..., 2)`` in [0, 1] -> pixel coordinates in the preview's left panel (``SIZE``
+    pixels square) for a ``view`` ``(centre x, centre y, zoom)`` (:func:`preview_view`; default 1.6x on the upper
+    body)."""
+    cx, cy, zoom = view
+    return ((np.asarray(positions, dtype=np.float64) - np.array([cx, cy])) * zoom + 0.5) * SIZE
 
 
 def bar_numbers(beat_times: np.ndarray, downbeat_times: np.ndarray | None) -> np.ndarray:
@@ -90,7 +115,7 @@ def render_preview_mp4(output: str | os.PathLike, motion2d, audio: str | os.Path
     fps = motion2d.fps
     panels = 2 if rig3d is not None else 1
     width = SIZE * panels
-    pixels2d = preview_pixels(motion2d.positions)
+    pixels2d = preview_pixels(motion2d.positions, preview_view(motion2d.positions))
     if rig3d is not None:
         pts3d, bones3d = _front_view(rig3d.positions[:frames].astype(np.float64), rig3d.skeleton.parents)
     beats = np.asarray(beat_times if beat_times is not None else [], dtype=np.float64)

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.conductor.preview import bar_numbers, preview_pixels, render_preview_mp4, trail_frames
+from backend.conductor.preview import (
+    DEFAULT_VIEW,
+    SIZE,
+    VIEW_MARGIN,
+    bar_numbers,
+    preview_pixels,
+    preview_view,
+    render_preview_mp4,
+    trail_frames,
+)
 from models.motion import Motion, get_skeleton
 
 RIGHT_WRIST = 10
@@ -50,7 +59,7 @@ def test_preview_frame_shows_the_whole_bar_of_the_baton_hand(tmp_path):
     image = np.frombuffer(last, dtype=np.uint8).reshape(height, width, 3).astype(int)
 
     def pixel(frame: int) -> np.ndarray:
-        x, y = preview_pixels(positions[frame, RIGHT_WRIST])
+        x, y = preview_pixels(positions[frame, RIGHT_WRIST], preview_view(positions))
         return image[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2].reshape(-1, 3)
 
     background = np.array([250, 250, 248])
@@ -58,3 +67,28 @@ def test_preview_frame_shows_the_whole_bar_of_the_baton_hand(tmp_path):
     assert reddish(pixel(frames - 1 - 48)), "the trail should reach back 1.6 s (within the 2 s bar)"
     assert reddish(pixel(frames - 1 - 10))
     assert not reddish(pixel(frames - 1 - 75)), "the trail should stop at one bar"
+
+
+def test_preview_view_keeps_the_whole_performance_inside_the_panel():
+    """The default 1.6x upper-body zoom where the motion fits; a baton pattern reaching far to one side (a waltz
+    trail at x = 0.12) moves the centre, a wider one gets less zoom, so that no keypoint comes closer than the margin
+    to an edge."""
+    body = np.tile(np.array([0.5, 0.55]), (30, 13, 1))
+    body += np.random.default_rng(0).uniform(-0.1, 0.1, body.shape)
+    assert preview_view(body) == DEFAULT_VIEW
+    wide = body.copy()
+    wide[:, RIGHT_WRIST, 0] = np.linspace(0.12, 0.62, 30)
+    wide[:, RIGHT_WRIST, 1] = np.linspace(0.15, 0.5, 30)
+    margin = VIEW_MARGIN * SIZE - 1e-6
+    view = preview_view(wide)
+    assert view[2] == DEFAULT_VIEW[2] and view[0] < DEFAULT_VIEW[0], "it fits at 1.6x once the centre moves left"
+    pixels = preview_pixels(wide, view)
+    assert pixels.min() >= margin and pixels.max() <= SIZE - margin
+    assert preview_pixels(wide, DEFAULT_VIEW).min() < 0, "the fixed view would cut the pattern off"
+    wide[:, RIGHT_WRIST, 0] = np.linspace(0.02, 0.95, 30)  # wider than the panel at 1.6x: less zoom
+    view = preview_view(wide)
+    assert view[2] < DEFAULT_VIEW[2]
+    pixels = preview_pixels(wide, view)
+    assert pixels.min() >= margin and pixels.max() <= SIZE - margin
+    nan = np.full((5, 13, 2), np.nan)
+    assert preview_view(nan) == DEFAULT_VIEW
