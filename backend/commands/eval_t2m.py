@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     started = time.monotonic()
     data = load_dataset(args.dataset)
-    test = sorted(data.splits.get(args.split, []))
+    test = sorted(data.splits[args.split])  # load_dataset always has train, val and test
     if len(test) < 2:
         raise ValueError(f"{args.dataset}: the {args.split} split has {len(test)} motions; need at least 2")
     rng = np.random.default_rng(args.seed)

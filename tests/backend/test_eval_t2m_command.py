@@ -61,7 +61,7 @@ def test_bad_settings_are_refused(dataset, args, message):
     assert done.stdout == ""
 
 
-def test_a_split_with_too_few_motions_is_named(dataset, tmp_path):
+def test_a_split_with_too_few_motions_is_named(dataset):
     """The test split of this folder holds one motion: the error names the split and the count."""
     done = _eval("--dataset", str(dataset), "--split", "test", "--json")
     assert done.returncode == 1 and "the test split has 1 motions; need at least 2" in done.stderr, done.stderr
