@@ -67,7 +67,8 @@ def run_video_search(request: dict, library: Library, progress: Progress | None 
     embedder = library.embedder
     library.update_embeddings(embedder)
     exact = bool(request.get("exact", False))
-    queries = embedder.embed_motion(windows)
+    embed_video = getattr(embedder, "embed_video", None)  # the video encoder; other embedders: the motion encoder
+    queries = embed_video(windows) if callable(embed_video) else embedder.embed_motion(windows)
     best: dict[int, tuple[float, int, dict]] = {}
     for index, query in enumerate(queries):
         for hit in library.search_embedding(query, max(4 * k, 20), filters, model_key=embedder.model_key,

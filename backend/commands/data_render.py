@@ -14,7 +14,9 @@ from backend.render.mannequin import RenderSettings
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", help="dataset folder (created; an existing one is resumed)")
     parser.add_argument("--db", required=True, help="library URL or SQLite file to render")
-    parser.add_argument("--limit", type=int, help="only the first N clips (by id)")
+    clips = parser.add_mutually_exclusive_group()
+    clips.add_argument("--limit", type=int, help="only the first N clips (by id)")
+    clips.add_argument("--sample", type=int, help="N clips drawn at random with --seed (every source and content)")
     parser.add_argument("--renders", type=int, default=1, help="renders per clip (other avatar, camera, window)")
     parser.add_argument("--size", type=int, default=224, help="image size in pixels (default 224)")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
@@ -29,7 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = RenderSettings(size=args.size, frames=args.frames, fps=args.fps)
-    summary = build_dataset(args.db, args.output, settings=settings, limit=args.limit, renders_per_clip=args.renders,
+    summary = build_dataset(args.db, args.output, settings=settings, limit=args.limit, sample=args.sample,
+                            renders_per_clip=args.renders,
                             batch_clips=args.batch, workers=args.workers, scheduler=args.scheduler,
                             address=args.address, seed=args.seed)  # fmt: skip
     if args.json:

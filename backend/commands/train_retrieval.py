@@ -4,6 +4,11 @@ The default run writes to ``$XDG_DATA_HOME/baton/models/retrieval/default`` (the
 ``config.json``, ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``; it takes precedence over the weights
 Baton ships in ``models/retrieval/weights/default``. Weights trained on the Bandai Namco datasets are for
 non-commercial use only (CC BY-NC 4.0); the shipped ones sit in their own folder with that license.
+
+``--video DATASET`` adds LAVIMO's third modality (:mod:`models.retrieval.trimodal`): a video encoder trained on the
+rendered avatar clips of ``baton data render`` with the text-video and video-motion soft-target losses, attention
+fusion and motion reconstruction, after (or, with ``--init RUN``, instead of) the text-motion training.
+``--video-weight 0`` is the control arm without the video terms.
 """
 
 from __future__ import annotations
@@ -53,6 +58,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-encoder", default=None, help="local Hugging Face encoder folder (default MiniLM)")
     parser.add_argument("--vit-weights", default=None, help="local pre-trained ViT folder for --encoder patches")
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache (default $XDG_CACHE_HOME)")
+    parser.add_argument("--video", type=Path, default=None,
+                        help="rendered text-video-motion dataset (`baton data render`): train a video encoder too "
+                        "(LAVIMO tri-modal loss)")  # fmt: skip
+    parser.add_argument("--init", type=Path, default=None,
+                        help="with --video: start from this retrieval run folder (e.g. models/retrieval/weights/"
+                        "default) and skip the text-motion training")  # fmt: skip
+    parser.add_argument("--video-steps", type=int, default=300, help="tri-modal steps (default 300)")
+    parser.add_argument("--video-weight", type=float, default=1.0,
+                        help="weight of the text-video and video-motion terms; 0 = the control arm (default 1)")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation and model card")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -105,7 +119,7 @@ def build_config(args: argparse.Namespace):
     return config
 
 
-RUN_FILES = {"config.json", "model.safetensors", "metrics.json", "MODEL_CARD.md"}
+RUN_FILES = {"config.json", "model.safetensors", "metrics.json", "MODEL_CARD.md", "LICENSE"}
 
 
 def check_output_folder(output: Path) -> None:
@@ -152,7 +166,59 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--view-probability", str(args.view_probability)]
     if args.seed:
         parts += ["--seed", str(args.seed)]
+    if args.video is not None:
+        parts += ["--video", str(args.video), "--video-steps", str(args.video_steps), "--video-weight",
+                  f"{args.video_weight:g}"]  # fmt: skip
+        if args.init is not None:
+            parts += ["--init", str(args.init)]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _load_init(run_dir: Path, config):
+    """The model of ``run_dir`` rebuilt with a video encoder (a copy of its motion encoder)."""
+    from safetensors.torch import load_file
+
+    from models.retrieval.model import RetrievalModel
+    from models.retrieval.trimodal import init_video_encoder
+
+    model = RetrievalModel(config)
+    missing, unexpected = model.load_state_dict(load_file(str(run_dir / "model.safetensors")), strict=False)
+    if unexpected or any(not key.startswith("video_encoder.") for key in missing):
+        raise ValueError(f"--init {run_dir}: weights do not match its config (missing {missing[:5]}, unexpected "
+                         f"{unexpected[:5]})")  # fmt: skip
+    if not any(key.startswith("video_encoder.") for key in missing):
+        return model  # already tri-modal: continue from its video encoder
+    init_video_encoder(model)
+    return model
+
+
+def _train_video(args: argparse.Namespace, model, clips, progress: Progress):
+    """Tri-modal fine-tuning of ``model`` on ``args.video``. Returns ``(losses, video metrics on the held-out
+    rendered items)``."""
+    from models.retrieval.captions import mine_kit_texts
+    from models.retrieval.datasets import default_cache_dir
+    from models.retrieval.training import KIT_ANNOTATIONS, CaptionBank, build_caption_pools
+    from models.retrieval.trimodal import evaluate_items, load_video_items, train_trimodal
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    items = load_video_items(args.video, model.config.fps, cache_dir, {c.name: c.split for c in clips},
+                             progress.sub(0.0, 0.2))  # fmt: skip
+    train = [c for c in clips if c.split == "train"]
+    kit_path = args.data / KIT_ANNOTATIONS
+    kit_texts = mine_kit_texts(kit_path) if kit_path.is_file() else None
+    training = model.config.training
+    pools = build_caption_pools(train, training.captions_per_label, kit_texts, training.seed)
+    bank = CaptionBank(pools, model.sentence_encoder, cache_dir)
+    stats = train_trimodal(model, clips, items, bank, steps=args.video_steps, video_weight=args.video_weight,
+                           seed=args.seed, progress=progress.sub(0.2, 1.0))  # fmt: skip
+    log.info("tri-modal training on %d rendered items", stats.items)
+    metrics = {"dataset": str(args.video), "train_items": stats.items, "video_weight": args.video_weight,
+               "steps": args.video_steps}  # fmt: skip
+    try:
+        metrics["test"] = evaluate_items(model, items, "test")
+    except ValueError as exc:
+        log.warning("no held-out video metrics: %s", exc)
+    return stats.losses, metrics
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,6 +233,33 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.video is None and args.init is not None:
+        raise ValueError("--init is for tri-modal training; give --video DATASET too")
+    if args.video is not None:
+        import math
+
+        if not (args.video / "manifest.jsonl").is_file():
+            raise FileNotFoundError(f"--video {args.video}: not a rendered dataset (no manifest.jsonl; make one with "
+                                    "`baton data render`)")  # fmt: skip
+        if args.video_steps < 1 or not math.isfinite(args.video_weight) or args.video_weight < 0:
+            raise ValueError(f"--video-steps must be >= 1 and --video-weight >= 0, got {args.video_steps} and "
+                             f"{args.video_weight}")  # fmt: skip
+        if args.init is not None:
+            from models.retrieval.model import RetrievalConfig, is_model_dir
+
+            if not is_model_dir(args.init):
+                raise FileNotFoundError(f"--init {args.init}: no retrieval model there (needs config.json and "
+                                        "model.safetensors)")  # fmt: skip
+            requested = config.training
+            config = RetrievalConfig.from_dict(json.loads((args.init / "config.json").read_text()))
+            # the data of this run is the command line's (sources, views, seed), the sizes are the init model's
+            config.training.sources, config.training.views = requested.sources, requested.views
+            config.training.seed = requested.seed
+            if config.encoder != "tmr":
+                raise ValueError(f"--init {args.init}: a video encoder needs a tmr model, not {config.encoder}")
+        config.video_encoder = True
+        if config.encoder != "tmr":
+            raise ValueError("--video needs --encoder tmr")
     torch.set_num_threads(args.threads)
     output = (args.output or default_model_dir()).expanduser()
     check_output_folder(output)
@@ -177,8 +270,14 @@ def run(args: argparse.Namespace) -> int:
     clips = load_clips(args.data, sources=config.training.sources, fps=config.fps, cache_dir=args.cache_dir,
                        limit_per_group=config.training.limit_per_group, progress=progress.sub(0.0, 0.1),
                        views=config.training.views, workers=args.threads)  # fmt: skip
-    model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
-                                           progress=progress.sub(0.1, 0.95))  # fmt: skip
+    video_metrics = None
+    if args.init is None:
+        model, clips, losses = train_retrieval(config, args.data, clips=clips, cache_dir=args.cache_dir,
+                                               progress=progress.sub(0.1, 0.6 if args.video else 0.95))  # fmt: skip
+    else:
+        model = _load_init(args.init, config)
+    if args.video is not None:
+        losses, video_metrics = _train_video(args, model, clips, progress.sub(0.6, 0.95))
     seconds = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -186,6 +285,8 @@ def run(args: argparse.Namespace) -> int:
         model.save(staging)
         if not args.no_eval:
             metrics = evaluate(model, clips)
+            if video_metrics is not None:
+                metrics["video"] = video_metrics
             info = {"seconds": seconds, "final_loss": losses[-1], "command": _command_line(args)}
             write_model_card(staging, config, clips, metrics, info)
         replace_folder(staging, output)

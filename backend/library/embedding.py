@@ -94,6 +94,12 @@ class RetrievalModelEmbedder:
     def embed_motion(self, motions: list[Motion]) -> np.ndarray:
         return normalise(_to_numpy(self.model.embed_motion(list(motions))))
 
+    def embed_video(self, poses: list[Motion]) -> np.ndarray:
+        """``(N, D)`` unit vectors for video windows lifted by the pose front end (``pose_to_windows``): the model's
+        video encoder when it has one (``embed_video``), else its motion encoder."""
+        embed = getattr(self.model, "embed_video", None)
+        return normalise(_to_numpy(embed(list(poses)) if callable(embed) else self.model.embed_motion(list(poses))))
+
 
 def _to_numpy(array) -> np.ndarray:
     if hasattr(array, "detach"):

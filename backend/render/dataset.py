@@ -122,15 +122,42 @@ def write_index(output: str | os.PathLike, info: dict) -> dict:
     return summary
 
 
+def choose_clips(clip_ids: list[int], *, limit: int | None = None, sample: int | None = None,
+                 seed: int = 0) -> list[int]:  # fmt: skip
+    """The clips a render covers: all of them, the first ``limit`` by id, or ``sample`` drawn without replacement
+    with ``seed`` (every source and content, not only the first imported). The sample is a prefix of one
+    permutation per seed, so a larger ``sample`` later keeps the clips of a smaller one (resume, then grow).
+
+    Raises:
+        ValueError: when both or a count below 1 are given.
+    """
+    if limit is not None and sample is not None:
+        raise ValueError("give limit or sample, not both")
+    if (limit is not None and limit < 1) or (sample is not None and sample < 1):
+        raise ValueError("limit and sample must be at least 1")
+    ids = sorted(int(i) for i in clip_ids)
+    if limit is not None:
+        return ids[:limit]
+    if sample is not None:
+        order = np.random.default_rng(seed).permutation(len(ids))
+        return sorted(ids[i] for i in order[:sample])
+    return ids
+
+
 def build_dataset(library_url: str, output: str | os.PathLike, *, settings: RenderSettings | None = None,
-                  limit: int | None = None, renders_per_clip: int = 1, batch_clips: int = 8, workers: int = 2,
+                  limit: int | None = None, sample: int | None = None, renders_per_clip: int = 1,
+                  batch_clips: int = 8, workers: int = 2,
                   scheduler: str = "ray", address: str | None = None, seed: int = 0,
                   engine: str = "BLENDER_WORKBENCH", progress: Progress | None = None) -> dict:
-    """Render the library's clips (the first ``limit`` by id) into the dataset folder ``output`` (layout above).
+    """Render the library's clips (the first ``limit`` by id, or ``sample`` of them drawn at random) into the
+    dataset folder ``output`` (layout above).
 
     Args:
         library_url: a library URL or SQLite path (:func:`backend.library.open_library`).
         settings: image size, frames, fps (default 224², 16 frames at 8 fps).
+        limit: only the first ``limit`` clips by id.
+        sample: ``sample`` clips drawn without replacement with ``seed`` (all contents and sources, not just the
+            first ones imported); a later run with a larger ``sample`` and the same seed keeps the earlier clips.
         renders_per_clip: renders of each clip (different avatar, camera, light, window).
         batch_clips: clips per Blender process.
         workers: parallel Blender processes (local Ray ``num_cpus`` or pool size).
@@ -158,7 +185,7 @@ def build_dataset(library_url: str, output: str | os.PathLike, *, settings: Rend
         library_name = library.url
     if not clip_ids:
         raise ValueError(f"library {library_url} has no clips; import some with `baton library import`")
-    clip_ids = clip_ids[: limit] if limit else clip_ids
+    clip_ids = choose_clips(clip_ids, limit=limit, sample=sample, seed=seed)
     root = Path(output)
     (root / "meta").mkdir(parents=True, exist_ok=True)
     todo = pending_items(root, clip_ids, renders_per_clip)

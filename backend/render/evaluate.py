@@ -91,7 +91,8 @@ def evaluate_dataset(dataset: str | Path, embedder, split: str | None = "test", 
         except VideoError as exc:
             log.info("%s: %s", entry["key"], exc)
             continue
-        video_vectors[index] = embedder.embed_motion([query])[0]
+        embed_video = getattr(embedder, "embed_video", None)
+        video_vectors[index] = (embed_video if callable(embed_video) else embedder.embed_motion)([query])[0]
         found += 1
     video_motion = video_vectors @ motion_vectors.T
     return {

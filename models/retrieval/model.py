@@ -60,6 +60,10 @@ class RetrievalConfig:
         fps: feature frame rate.
         tmr / patches: encoder sizes (only the chosen one is used).
         training: optimisation settings.
+        video_encoder: whether the model has a video encoder (LAVIMO's third modality,
+            :mod:`models.retrieval.trimodal`): the pose front end's keypoints of a video (lifted to the ``mediapipe21``
+            skeleton, :mod:`models.video.pose`) in the same body-part features as motions, through its own TMR
+            transformer (same size as the motion encoder). ``tmr`` encoder only.
     """
 
     encoder: str = "tmr"
@@ -72,10 +76,13 @@ class RetrievalConfig:
         default_factory=lambda: PatchConfig(frames=64, hidden_size=128, layers=4, intermediate_size=512)
     )
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    video_encoder: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.video_encoder and self.encoder != "tmr":
+            raise ValueError("a video encoder needs the tmr motion encoder")
         if isinstance(self.tmr, dict):
             self.tmr = TMRConfig(**self.tmr)
         if isinstance(self.patches, dict):
@@ -113,6 +120,9 @@ class RetrievalModel(nn.Module):
             self.motion_encoder: nn.Module = TMRMotionEncoder(config.tmr, config.embed_dim)
         else:
             self.motion_encoder = PatchMotionEncoder(config.patches, config.embed_dim)
+        self.video_encoder: nn.Module | None = (
+            TMRMotionEncoder(config.tmr, config.embed_dim) if config.video_encoder else None
+        )
         self._sentence_encoder: SentenceEncoder | None = None
 
     @property
@@ -166,6 +176,12 @@ class RetrievalModel(nn.Module):
         """Encoder inputs from :meth:`motion_inputs` -> ``(B, embed_dim)`` L2-normalised."""
         return nn.functional.normalize(self.motion_encoder(*inputs), dim=-1)
 
+    def encode_video_batch(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Video encoder inputs (:meth:`motion_inputs` of the video's pose points) -> ``(B, embed_dim)``
+        L2-normalised; the motion encoder when the model has no video encoder (the zero-shot path)."""
+        encoder = self.video_encoder if self.video_encoder is not None else self.motion_encoder
+        return nn.functional.normalize(encoder(*inputs), dim=-1)
+
     # --- inference API ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def embed_text(self, texts: list[str]) -> np.ndarray:
@@ -192,6 +208,29 @@ class RetrievalModel(nn.Module):
             inputs = [tensor.to(self.device) for tensor in self.motion_inputs(chunk)]
             out[start : start + len(chunk)] = self.encode_motion_batch(*inputs).cpu().numpy()
         return out
+
+    @torch.no_grad()
+    def embed_video_points(self, points: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Video embeddings ``(N, embed_dim)`` float32 from the canonical points of pose-lifted videos."""
+        self.eval()
+        out = np.zeros((len(points), self.config.embed_dim), np.float32)
+        for start in range(0, len(points), batch_size):
+            chunk = points[start : start + batch_size]
+            inputs = [tensor.to(self.device) for tensor in self.motion_inputs(chunk)]
+            out[start : start + len(chunk)] = self.encode_video_batch(*inputs).cpu().numpy()
+        return out
+
+    def embed_video(self, poses: list[Motion], batch_size: int = 64) -> np.ndarray:
+        """Embeddings ``(N, embed_dim)`` float32, L2-normalised, of video windows lifted by the pose front end
+        (:func:`models.video.pose.pose_to_windows`, ``mediapipe21`` Motions), in the space of :meth:`embed_motion`:
+        through the video encoder when the model has one, else through the motion encoder.
+
+        Raises:
+            TypeError: when ``poses`` is not a list of Motion.
+        """
+        if isinstance(poses, Motion) or not all(isinstance(m, Motion) for m in poses):
+            raise TypeError("embed_video expects a list of Motion objects (pose_to_windows output)")
+        return self.embed_video_points([canonical_points(m, self.config.fps) for m in poses], batch_size)
 
     def embed_motion(self, motions: list[Motion], batch_size: int = 64) -> np.ndarray:
         """Motion embeddings ``(N, embed_dim)`` float32, L2-normalised, for 3D motions on any skeleton with legs,

@@ -28,6 +28,32 @@ def _metric_rows(metrics: dict) -> list[str]:
     return rows
 
 
+def _video_section(video: dict | None) -> list[str]:
+    """The tri-modal part of the card (``baton train retrieval --video``), empty without it."""
+    if not video:
+        return []
+    lines = [
+        "## Video encoder (tri-modal training, LAVIMO)",
+        "",
+        f"Trained {video['steps']} steps on {video['train_items']} rendered mannequin clips of `{video['dataset']}` "
+        f"(video terms weight {video['video_weight']:g}; the video enters as MediaPipe Pose keypoints lifted to the "
+        "`mediapipe21` skeleton, `models/retrieval/trimodal.py`). Rendered clips of Bandai Namco motions are "
+        "CC BY-NC 4.0 like the motions.",
+        "",
+    ]
+    test = video.get("test")
+    if test:
+        lines += [f"Held-out rendered clips ({test['items']}, a person found in {test['video_found']}; chance R@10 "
+                  f"{min(100.0, 1000.0 / test['items']):.1f}%):", "",
+                  "| direction | R@1 | R@5 | R@10 | MedR |", "|---|---|---|---|---|"]  # fmt: skip
+        for direction in ("video_to_motion", "motion_to_video", "text_to_motion"):
+            m = test[direction]
+            lines.append(f"| {direction.replace('_', ' ')} | {m['R@1']:.1f} | {m['R@5']:.1f} | {m['R@10']:.1f} | "
+                         f"{m['MedR']:.1f} |")  # fmt: skip
+        lines.append("")
+    return lines
+
+
 def write_model_card(run_dir: Path, config: RetrievalConfig, clips: list[Clip], metrics: dict, train_info: dict):
     """Write ``run_dir/MODEL_CARD.md`` (atomically). ``train_info`` has ``seconds``, ``final_loss``, ``command``."""
     counts = Counter((c.source, c.split) for c in clips)
@@ -97,6 +123,7 @@ def write_model_card(run_dir: Path, config: RetrievalConfig, clips: list[Clip], 
         f"{train_info.get('final_loss', float('nan')):.3f}.",
         "- full resolved config: `config.json`; all metrics: `metrics.json`.",
         "",
+        *_video_section(metrics.get("video")),
     ]
     text = "\n".join(lines)
     _atomic(run_dir / "MODEL_CARD.md", lambda tmp: Path(tmp).write_text(text))

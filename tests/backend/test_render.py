@@ -12,7 +12,7 @@ import pytest
 
 from backend.library import open_library
 from backend.library.importer import ImportOptions, import_paths
-from backend.render.dataset import build_dataset, clip_key, pending_items, split_of
+from backend.render.dataset import build_dataset, choose_clips, clip_key, pending_items, split_of
 from backend.render.mannequin import BACKEND_TO_BLENDER, RenderSettings, plan_clip, window_positions
 from models.motion.io import load_motion
 from models.retrieval.body_parts import body_parts
@@ -106,6 +106,19 @@ def test_split_is_stable_and_keys_pending(tmp_path):
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / f"{clip_key(2, 0)}.json").write_text("{}")
     assert pending_items(tmp_path, [1, 2], 2) == [(1, 0), (1, 1), (2, 1)]
+
+
+def test_choose_clips_samples_every_part_of_the_library():
+    ids = list(range(1, 1001))
+    assert choose_clips(ids) == ids and choose_clips(ids, limit=5) == [1, 2, 3, 4, 5]
+    small, large = choose_clips(ids, sample=50, seed=1), choose_clips(ids, sample=200, seed=1)
+    assert len(set(small)) == 50 and small == sorted(small) and set(small) <= set(large)  # grows, keeps the first
+    assert max(small) > 500, "a sample is drawn from the whole library, not its first clips"
+    assert choose_clips(ids, sample=50, seed=2) != small and choose_clips(ids, sample=5000) == ids
+    with pytest.raises(ValueError, match="not both"):
+        choose_clips(ids, limit=3, sample=3)
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_clips(ids, sample=0)
 
 
 @pytest.mark.slow
