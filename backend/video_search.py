@@ -1,10 +1,11 @@
 """Search the motion library with a video clip (``baton search --video FILE``; the ``search_video`` job).
 
 The video goes through the pose front end (:mod:`models.video.pose`: checks, MediaPipe Pose, lifting to 3D Motions
-with a root trajectory). Every window of ``window_s`` seconds (1 s apart) of the people in the video is searched
-like a motion query in the retrieval model's joint space, and a library clip scores its best match over the windows
-(max pooling): a long video in which people walk for two seconds and stand for twenty still finds walks, and each hit
-says where in the video it matched (``video_start_s``). Bad videos raise
+with a root trajectory). Every window of ``window_s`` seconds (1 s apart) of the people in the video is embedded in
+the retrieval model's joint space — by its video encoder when it was trained on rendered clips (``baton train
+retrieval --video``, :mod:`models.retrieval.trimodal`), else by its motion encoder — and a library clip scores its
+best match over the windows (max pooling): a long video in which people walk for two seconds and stand for twenty
+still finds walks, and each hit says where in the video it matched (``video_start_s``). Bad videos raise
 :class:`models.video.pose.VideoError` (a ``ValueError``) naming what is wrong before any model runs where possible.
 """
 
