@@ -6,8 +6,8 @@ Routes (all but ``/health`` need ``Authorization: Bearer <token>``; schema at ``
 - ``GET /capabilities`` — models (whether their weights are present; for loaded ones the device, runtime and ONNX
   Runtime providers they really run on), rigs, the server's device and runtime, ONNX providers in use, limits.
 - ``POST /uploads/audio`` — raw audio bytes -> ``upload_id`` (streamed to disk, size/type/duration limits).
-- ``POST /jobs/conduct|retarget|search|search_video|generate|generate_speech|record_speech|echo`` — submit a job
-  -> its status (202).
+- ``POST /jobs/conduct|retarget|search|search_video|thumbnails|generate|generate_speech|record_speech|echo`` — submit a
+  job -> its status (202).
 - ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/cancel``, ``GET /jobs/{id}/result``.
 - ``GET /models``, ``POST /models/release`` — loaded models; free their memory.
 
@@ -38,6 +38,7 @@ from backend.pipelines import (
     prepare_retarget,
     prepare_search,
     prepare_search_video,
+    prepare_thumbnails,
 )
 from backend.schemas import (
     Capabilities,
@@ -53,6 +54,7 @@ from backend.schemas import (
     ReleaseResult,
     RetargetRequest,
     SearchRequest,
+    ThumbnailsRequest,
     UploadInfo,
     VideoSearchRequest,
 )
@@ -267,6 +269,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Search the motion library with a video of a person (a server file under an allowed root)."""
         params = await run_in_threadpool(prepare_search_video, request, settings)
         return _submit(jobs, "search_video", params)
+
+    @app.post("/jobs/thumbnails", response_model=JobStatus, status_code=202, tags=["jobs"])
+    async def submit_thumbnails(request: ThumbnailsRequest) -> dict:
+        """Thumbnails of library clips (2 x 2 mannequin contact sheets, PNG base64), rendered once per clip and kept
+        in the library; ids that are not clips are refused (404)."""
+        library = await run_in_threadpool(models.get, "library")
+        params = await run_in_threadpool(prepare_thumbnails, request, library)
+        return _submit(jobs, "thumbnails", params)
 
     @app.post("/jobs/generate", response_model=JobStatus, status_code=202, tags=["jobs"])
     async def submit_generate(request: GenerateRequest) -> dict:

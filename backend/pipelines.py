@@ -25,6 +25,7 @@ from backend.schemas import (
     RetargetOptions,
     RetargetRequest,
     SearchRequest,
+    ThumbnailsRequest,
     VideoSearchRequest,
 )
 from backend.settings import Settings
@@ -240,6 +241,49 @@ def run_search_video(params: SearchParams, context: JobContext) -> dict:
         return run_video_search(params.request, library, context.progress)
 
 
+# -- thumbnails ----------------------------------------------------------------------------------------------------
+@dataclass
+class ThumbnailParams:
+    """Checked clip ids (unique, in request order) and whether missing thumbnails are rendered."""
+
+    clip_ids: list[int]
+    render: bool
+
+
+def prepare_thumbnails(request: ThumbnailsRequest, library: Any) -> ThumbnailParams:
+    """Check the ids against ``library`` (a :class:`backend.library.Library`) before queueing the job.
+
+    Raises:
+        ApiError: 404 ``clip_not_found`` naming the ids that are not clips of the library.
+    """
+    ids = list(dict.fromkeys(request.clip_ids))
+    known = {record.clip_id for record in library.store.clips(ids)}
+    unknown = [clip_id for clip_id in ids if clip_id not in known]
+    if unknown:
+        raise ApiError(404, "clip_not_found", f"no clip with id(s) {unknown} in the library {library.url}",
+                       "search the library first; ids come from search hits")  # fmt: skip
+    return ThumbnailParams(ids, request.render)
+
+
+def run_thumbnails(params: ThumbnailParams, context: JobContext) -> dict:
+    """Clip ids -> PNG thumbnails (:func:`backend.render.thumbnails.ensure_thumbnails`): ``{"thumbnails":
+    [{"clip_id", "png_base64", "rendered"}], "rendered_now", "note", "seconds"}``. Rendering runs in Blender (a
+    subprocess), so it does not hold the device's inference lock."""
+    import base64
+    import time
+
+    from backend.render.thumbnails import ensure_thumbnails
+
+    started = time.perf_counter()
+    context.progress.update(0.0, "opening the library")
+    library = context.models.get("library")
+    found = ensure_thumbnails(library, params.clip_ids, render=params.render, progress=context.progress)
+    thumbnails = [{"clip_id": t["clip_id"], "png_base64": base64.b64encode(t["png"]).decode("ascii"),
+                   "rendered": t["rendered"]} for t in found["thumbnails"]]  # fmt: skip
+    return {"thumbnails": thumbnails, "rendered_now": found["rendered_now"], "note": found["note"],
+            "seconds": round(time.perf_counter() - started, 6)}  # fmt: skip
+
+
 # -- echo ----------------------------------------------------------------------------------------------------------
 def run_echo(params: EchoRequest, context: JobContext) -> dict:
     """The empty job: answers its message (measures the queue's round trip)."""
@@ -248,7 +292,7 @@ def run_echo(params: EchoRequest, context: JobContext) -> dict:
 
 
 PIPELINES = {"conduct": run_conduct, "retarget": run_retarget, "search": run_search, "search_video": run_search_video,
-             "echo": run_echo}
+             "thumbnails": run_thumbnails, "echo": run_echo}
 
 
 # -- models --------------------------------------------------------------------------------------------------------

@@ -155,6 +155,14 @@ class VideoSearchRequest(_Strict):
     max_seconds: float = Field(180.0, gt=0, le=600, allow_inf_nan=False, description="video analysed (s)")
 
 
+class ThumbnailsRequest(_Strict):
+    """Thumbnails of library clips (e.g. a search's hits): the renderer's mannequin contact sheets, rendered on first
+    request and then kept in the library (:mod:`backend.render.thumbnails`)."""
+
+    clip_ids: list[int] = Field(min_length=1, max_length=100, description="library clip ids")
+    render: bool = Field(True, description="render missing thumbnails (false: stored ones and pose strips only)")
+
+
 class TimelineSegmentPayload(_Strict):
     """One prompt of a timeline (``models.instruct.TimelineSegment``): ``text`` from ``start_s`` to ``end_s``."""
 

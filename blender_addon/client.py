@@ -258,6 +258,12 @@ class BatonClient:
                 "max_seconds": max_seconds}  # fmt: skip
         return self._request("POST", "/jobs/search_video", body)["id"]
 
+    def submit_thumbnails(self, clip_ids: list[int], *, render: bool = True) -> str:
+        """Start a thumbnails job for library clips (at most 100 ids; the result has ``thumbnails``: ``[{"clip_id",
+        "png_base64", "rendered"}]``). Unknown ids: :class:`BatonClientError` 404. Returns the job id."""
+        body = {"clip_ids": [int(i) for i in clip_ids], "render": bool(render)}
+        return self._request("POST", "/jobs/thumbnails", body)["id"]
+
     def submit_echo(self, message: str = "") -> str:
         """Start the empty job (answers ``message``); returns the job id."""
         return self._request("POST", "/jobs/echo", {"message": message})["id"]

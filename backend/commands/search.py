@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--license", help="only clips with exactly this license")
     parser.add_argument("--commercial-only", action="store_true", help="leave out non-commercial (NC) clips")
     parser.add_argument("--exact", action="store_true", help="exhaustive search instead of the ANN index")
+    parser.add_argument("--thumbnails", metavar="DIR", help="write each hit's thumbnail to DIR/<rank>_<name>.png (the "
+                        "renderer's mannequin, rendered once per clip and kept in the library; the hits get a "
+                        "'thumbnail' path)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -56,12 +59,40 @@ def run(args: argparse.Namespace) -> int:
         request.update({"text": args.text} if args.text is not None else {"motion_path": args.motion})
         with open_library(args.db, embedder=load_embedder(args.model), create=False) as library:
             result = run_search(request, library)
+    if args.thumbnails:
+        with open_library(args.db or result["library"], create=False) as library:
+            write_thumbnails(library, result["hits"], Path(args.thumbnails))
     if args.json:
         print(json.dumps(result))
         return 0
     milliseconds = result["seconds"] * 1e3
+    if args.thumbnails:
+        rendered = sum(hit.get("thumbnail_rendered", False) for hit in result["hits"])
+        print(f"thumbnails in {args.thumbnails} ({rendered} of {len(result['hits'])} rendered mannequins)")
     print(f"{len(result['hits'])} results from {result['library']} ({result['model']}, {milliseconds:.0f} ms)")
     for rank, hit in enumerate(result["hits"], 1):
         print(f"{rank:>3}. {hit['score']:.3f}  {hit['name']}  [{hit['skeleton']}, {hit['duration_s']:.1f} s, "
               f"{hit['license']}]  {hit['caption']}")  # fmt: skip
     return 0
+
+
+def write_thumbnails(library, hits: list[dict], folder: Path) -> None:
+    """Write each hit's thumbnail (:func:`backend.render.thumbnails.ensure_thumbnails`) to
+    ``folder/<rank>_<name>.png`` atomically and add ``thumbnail`` (the path) and ``thumbnail_rendered`` to the hit."""
+    import re
+
+    from backend.render.thumbnails import ensure_thumbnails
+    from models.atomic import atomic_write
+
+    if not hits:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {t["clip_id"]: t for t in ensure_thumbnails(library, [hit["clip_id"] for hit in hits])["thumbnails"]}
+    for rank, hit in enumerate(hits, 1):
+        thumbnail = found.get(int(hit["clip_id"]))
+        if thumbnail is None:
+            continue
+        path = folder / f"{rank:02d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', str(hit['name']))[:80]}.png"
+        with atomic_write(path, suffix=".png") as tmp:
+            Path(tmp).write_bytes(thumbnail["png"])
+        hit["thumbnail"], hit["thumbnail_rendered"] = str(path), bool(thumbnail["rendered"])

@@ -110,8 +110,18 @@ class Library:
         return decode_motion(self.store.motion_blob(clip_id), record.skeleton, clip_metadata(record, record.clip_id))
 
     def thumbnail(self, clip_id: int) -> bytes | None:
-        """The clip's pose-strip PNG, or ``None``."""
-        return self.store.thumbnail(clip_id)
+        """The clip's PNG thumbnail: the renderer's mannequin image when one was rendered
+        (:func:`backend.render.thumbnails.ensure_thumbnails`), else the pose strip drawn at import, else ``None``."""
+        return self.store.rendered_thumbnails([clip_id]).get(int(clip_id)) or self.store.thumbnail(clip_id)
+
+    def rendered_thumbnails(self, ids: Sequence[int], renderer: str | None = None) -> dict[int, bytes]:
+        """``{clip id: PNG}`` for those of ``ids`` with a rendered thumbnail (made with ``renderer``, if given)."""
+        return self.store.rendered_thumbnails(ids, renderer)
+
+    def save_rendered_thumbnails(self, pngs: dict[int, bytes], renderer: str) -> None:
+        """Store rendered thumbnails in one transaction (replacing older ones). Raises ``KeyError`` for an unknown
+        clip id (nothing is written then)."""
+        self.store.put_rendered_thumbnails(pngs, renderer)
 
     # --- embeddings ------------------------------------------------------------------------------------------
     def update_embeddings(

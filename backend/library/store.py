@@ -3,8 +3,8 @@
 A store keeps clips (metadata, captions, tags, license, the encoded positions blob), optional thumbnails and, per
 retrieval model (``model key = "<name>@<version>"``), one unit-length float32 embedding per clip. Writes of a batch of
 clips happen in one transaction: a batch is either fully stored or absent, so an import killed at any moment leaves a
-consistent library that a re-run completes. Every write bumps a ``generation`` counter that readers use to
-invalidate in-memory caches.
+consistent library that a re-run completes. Every write of clips or embeddings bumps a ``generation`` counter that
+readers use to invalidate in-memory caches (rendered thumbnails, which nothing caches, do not).
 """
 
 from __future__ import annotations
@@ -108,6 +108,20 @@ class Store(ABC):
         """The clip's PNG thumbnail, or ``None``."""
 
     @abstractmethod
+    def rendered_thumbnails(self, ids: Sequence[int], renderer: str | None = None) -> dict[int, bytes]:
+        """The renderer's PNG thumbnails (:mod:`backend.render.thumbnails`) of those of ``ids`` that have one (made
+        with ``renderer``'s settings string when it is given)."""
+
+    @abstractmethod
+    def put_rendered_thumbnails(self, pngs: dict[int, bytes], renderer: str) -> None:
+        """Store (or replace) rendered PNG thumbnails ``{clip id: png}`` made with ``renderer`` (a settings string)
+        in one transaction. This write does not bump :meth:`generation`: nothing cached depends on thumbnails.
+
+        Raises:
+            KeyError: when an id is not a clip of this store (nothing is written then).
+        """
+
+    @abstractmethod
     def filter_columns(self) -> FilterColumns:
         """Per-clip filter columns, ordered by id."""
 
@@ -145,7 +159,7 @@ class Store(ABC):
     @abstractmethod
     def stats(self) -> dict:
         """Counts: clips, frames, duration, per skeleton / license / source kind, captioned clips, embeddings per
-        model, thumbnails, storage bytes."""
+        model, thumbnails, rendered thumbnails, storage bytes."""
 
     @abstractmethod
     def close(self) -> None:
@@ -185,6 +199,31 @@ class SQLStore(Store):
     def thumbnail(self, clip_id: int) -> bytes | None:
         rows = self._query(self._sql("SELECT png FROM thumbnails WHERE clip_id = ?"), (int(clip_id),))
         return bytes(rows[0][0]) if rows else None
+
+    def rendered_thumbnails(self, ids: Sequence[int], renderer: str | None = None) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join([self.PARAM] * len(chunk))
+            rows = self._query(f"SELECT clip_id, png, renderer FROM rendered_thumbnails WHERE clip_id IN ({marks})",
+                               chunk)  # fmt: skip
+            found.update({int(r[0]): bytes(r[1]) for r in rows if renderer is None or r[2] == renderer})
+        return found
+
+    def put_rendered_thumbnails(self, pngs: dict[int, bytes], renderer: str) -> None:
+        if not pngs:
+            return
+        ids = [int(i) for i in pngs]
+        missing = set(ids) - {record.clip_id for record in self.clips(ids)}
+        if missing:
+            raise KeyError(f"no clip with id(s) {sorted(missing)} in {self.url}")
+        with self._transaction(bump=False) as db:
+            for clip_id in ids:
+                db.execute(self._sql(
+                    "INSERT INTO rendered_thumbnails (clip_id, png, renderer) VALUES (?, ?, ?) ON CONFLICT (clip_id)"
+                    " DO UPDATE SET png = excluded.png, renderer = excluded.renderer"),
+                    (clip_id, bytes(pngs[clip_id]), str(renderer)))  # fmt: skip
 
     def filter_columns(self) -> FilterColumns:
         rows = self._query("SELECT id, skeleton, duration_s, license FROM clips ORDER BY id")

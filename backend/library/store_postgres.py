@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS clips (
 CREATE INDEX IF NOT EXISTS clips_skeleton ON clips (skeleton);
 CREATE TABLE IF NOT EXISTS thumbnails (clip_id BIGINT PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
                                        png BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS rendered_thumbnails (clip_id BIGINT PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+                                                png BYTEA NOT NULL, renderer TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS models (key TEXT PRIMARY KEY, dim INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL REFERENCES models (key),
@@ -283,6 +285,7 @@ class PostgresStore(SQLStore):
             "by_license": grouped("license"),
             "by_source_kind": grouped("source_kind"),
             "thumbnails": int(self._query("SELECT COUNT(*) FROM thumbnails")[0][0]),
+            "rendered_thumbnails": int(self._query("SELECT COUNT(*) FROM rendered_thumbnails")[0][0]),
             "embeddings": {k: {"dim": int(d), "clips": int(n)} for k, d, n in models},
             "storage_bytes": int(size),
         }

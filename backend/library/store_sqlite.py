@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS clips (
 CREATE INDEX IF NOT EXISTS clips_skeleton ON clips (skeleton);
 CREATE TABLE IF NOT EXISTS thumbnails (clip_id INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
                                        png BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rendered_thumbnails (clip_id INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+                                                png BLOB NOT NULL, renderer TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS models (key TEXT PRIMARY KEY, dim INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL REFERENCES models (key),
@@ -97,7 +99,7 @@ class SQLiteStore(SQLStore):
             self._db.executescript(SCHEMA)
 
     # --- helpers -------------------------------------------------------------------------------------------------
-    def _transaction(self):
+    def _transaction(self, bump: bool = True):
         store = self
 
         class _Tx:
@@ -109,7 +111,10 @@ class SQLiteStore(SQLStore):
             def __exit__(self, exc_type, exc, tb):
                 try:
                     if exc_type is None:
-                        store._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                        if bump:
+                            store._db.execute(
+                                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+                            )
                         store._db.execute("COMMIT")
                     else:
                         store._db.execute("ROLLBACK")
@@ -268,6 +273,7 @@ class SQLiteStore(SQLStore):
             "by_license": grouped("license"),
             "by_source_kind": grouped("source_kind"),
             "thumbnails": int(self._query("SELECT COUNT(*) FROM thumbnails")[0][0]),
+            "rendered_thumbnails": int(self._query("SELECT COUNT(*) FROM rendered_thumbnails")[0][0]),
             "embeddings": {k: {"dim": int(d), "clips": int(n)} for k, d, n in models},
             "storage_bytes": int(size),
         }

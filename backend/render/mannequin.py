@@ -96,8 +96,17 @@ def window_positions(motion: Motion, settings: RenderSettings, start_s: float) -
     return (1 - t) * source[low] + t * source[high]
 
 
-def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: float | None = None) -> dict:
-    """Everything the render script needs for one clip, randomised by ``seed``.
+#: The look of :func:`plan_clip` with ``neutral=True`` (thumbnails): blue-grey body, light grey studio.
+NEUTRAL_LOOK = {"body": (0.42, 0.52, 0.68), "limbs": (0.30, 0.38, 0.52), "background": (0.93, 0.93, 0.95),
+                "floor": (0.78, 0.78, 0.80), "light": "Default", "yaw_deg": 35.0, "pitch_deg": 12.0,
+                "lens_mm": 40.0}  # fmt: skip
+
+
+def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: float | None = None, *,
+              neutral: bool = False) -> dict:  # fmt: skip
+    """Everything the render script needs for one clip, randomised by ``seed`` (or, with ``neutral``, the same look
+    for every clip: :data:`NEUTRAL_LOOK`, average girth, a camera following the pelvis from 35 degrees to the
+    subject's front-left at 12 degrees elevation; what result thumbnails use so that clips compare at a glance).
 
     Args:
         motion: a 3D motion (any skeleton with legs, spine and arms; :func:`models.retrieval.body_parts.body_parts`).
@@ -109,7 +118,8 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
         ``{"matrices": (frames, S, 4, 4) float32 segment world matrices (unit sphere -> ellipsoid),
         "colors": (S, 4) float32 RGBA, "camera": (frames, 4, 4) float32 camera-to-world per frame, "tracking"
         (a camera following the pelvis at a fixed offset, else static), "lens_mm", "background": RGB, "floor": RGB,
-        "floor_z", "light", "light_rotation", "shadows", "start_s", "positions": (frames, J, 3) float32 backend}``.
+        "floor_z", "light", "light_rotation", "shadows", "start_s", "positions": (frames, J, 3) float32 backend}``
+        and, when ``neutral``, ``"view_transform": "Standard"`` (Blender's colour management for the render).
 
     Raises:
         ValueError: for a 2D motion or a skeleton whose limbs cannot be identified.
@@ -124,7 +134,7 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
     parts = body_parts(skeleton)
     height = _body_height(world[0], parts.chains)
     scale = height / 1.7  # girths below are for a 1.7 m adult in the skeleton's units
-    part_factor = rng.uniform(0.75, 1.3, size=5)
+    part_factor = np.ones(5) if neutral else rng.uniform(0.75, 1.3, size=5)
     base = {0: (0.085, 0.05), 1: (0.085, 0.05), 2: (0.14, 0.09), 3: (0.055, 0.035), 4: (0.055, 0.035)}
     radius = np.full(skeleton.num_joints, 0.03 * scale)
     for part, chain in enumerate(parts.chains):
@@ -134,6 +144,8 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
             radius[joint] = (lo + (hi - lo) * along) * part_factor[part] * scale
     body_rgb = rng.uniform(0.15, 0.95, size=3)
     limb_rgb = np.clip(body_rgb + rng.normal(0, 0.15, size=3), 0.05, 1.0)
+    if neutral:
+        body_rgb, limb_rgb = np.array(NEUTRAL_LOOK["body"]), np.array(NEUTRAL_LOOK["limbs"])
     segments, colors = [], []
     chain_joints = {j for chain in parts.chains for j in chain}  # bones hanging off other joints are not drawn
     for joint, parent in enumerate(skeleton.parents):
@@ -161,11 +173,11 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
         matrices[:, s, :3, 2] = z * half[:, None]
         matrices[:, s, :3, 3] = (pa + pb) / 2
         matrices[:, s, 3, 3] = 1.0
-    head_r = 0.11 * scale * rng.uniform(0.85, 1.15)
+    head_r = 0.11 * scale * (1.0 if neutral else rng.uniform(0.85, 1.15))
     matrices[:, -1, :3, :3] = np.eye(3) * head_r
     matrices[:, -1, :3, 3] = world[:, head] + np.array([0.0, 0.0, 0.3 * head_r])
     matrices[:, -1, 3, 3] = 1.0
-    colors.append(np.clip(body_rgb * rng.uniform(0.8, 1.2), 0.05, 1.0))
+    colors.append(np.clip(body_rgb * (1.0 if neutral else rng.uniform(0.8, 1.2)), 0.05, 1.0))
     # Camera: around the subject (half the renders within 45 degrees of its initial facing); half of the cameras
     # frame the whole window from one place, half follow the pelvis at a fixed offset (a dolly shot).
     across = world[0, parts.chains[1][1]] - world[0, parts.chains[0][1]]  # right hip -> left hip
@@ -175,37 +187,47 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
     yaw = yaw0 + offset
     pitch = np.radians(rng.uniform(0.0, 25.0))
     lens = float(rng.uniform(30.0, 60.0))
+    if neutral:
+        yaw, pitch = yaw0 + np.radians(NEUTRAL_LOOK["yaw_deg"]), np.radians(NEUTRAL_LOOK["pitch_deg"])
+        lens = float(NEUTRAL_LOOK["lens_mm"])
     flat = world.reshape(-1, 3)
     lo, hi = flat.min(0), flat.max(0)
     centre = (lo + hi) / 2
     span = max(float(np.linalg.norm(hi - lo)) / 2, 0.55 * height)
     half_fov = np.arctan(18.0 / lens)  # 36 mm sensor width
-    distance = span / np.sin(half_fov) * rng.uniform(1.0, 1.25)
+    distance = span / np.sin(half_fov) * (1.1 if neutral else rng.uniform(1.0, 1.25))
     direction = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)])
-    tracking = bool(rng.random() < 0.5)
+    tracking = True if neutral else bool(rng.random() < 0.5)
     if tracking:  # a following camera: a dolly keeping its offset to the (smoothed) pelvis, so the subject stays large
         pelvis = world[:, parts.chains[2][0]]
-        kernel = min(5, len(pelvis))
+        kernel = 1 if neutral else min(5, len(pelvis))  # thumbnail frames are far apart in time: no smoothing
         padded = np.pad(pelvis, ((kernel // 2, kernel - 1 - kernel // 2), (0, 0)), mode="edge")
         target = np.stack([np.convolve(padded[:, c], np.ones(kernel) / kernel, "valid") for c in range(3)], 1)
         target[:, 2] = centre[2]
-        body = 0.6 * height / np.sin(half_fov) * rng.uniform(1.0, 1.25)
+        body = (0.58 if neutral else 0.6 * rng.uniform(1.0, 1.25)) * height / np.sin(half_fov)
         camera = np.stack([_look_at(t + body * direction, t) for t in target])
     else:  # a static camera framing the whole window
         camera = np.repeat(_look_at(centre + distance * direction, centre)[None], settings.frames, axis=0)
     floor_z = float(lo[2])
+    look = {
+        "background": [float(v) for v in rng.uniform(0.0, 1.0, size=3)],
+        "floor": [float(v) for v in rng.uniform(0.1, 0.9, size=3)],
+        "light": STUDIO_LIGHTS[int(rng.integers(len(STUDIO_LIGHTS)))],
+        "light_rotation": float(rng.uniform(-np.pi, np.pi)),
+        "shadows": bool(rng.random() < 0.6),
+    }
+    if neutral:
+        look = {"background": list(NEUTRAL_LOOK["background"]), "floor": list(NEUTRAL_LOOK["floor"]),
+                "light": NEUTRAL_LOOK["light"], "light_rotation": 0.0, "shadows": True,
+                "view_transform": "Standard"}  # fmt: skip
     return {
         "matrices": matrices.astype(np.float32),
         "colors": np.concatenate([np.array(colors), np.ones((len(colors), 1))], axis=1).astype(np.float32),
         "camera": camera.astype(np.float32),
         "tracking": tracking,
         "lens_mm": lens,
-        "background": [float(v) for v in rng.uniform(0.0, 1.0, size=3)],
-        "floor": [float(v) for v in rng.uniform(0.1, 0.9, size=3)],
         "floor_z": floor_z,
-        "light": STUDIO_LIGHTS[int(rng.integers(len(STUDIO_LIGHTS)))],
-        "light_rotation": float(rng.uniform(-np.pi, np.pi)),
-        "shadows": bool(rng.random() < 0.6),
+        **look,
         "start_s": float(start_s),
         "positions": positions.astype(np.float32),
     }

@@ -93,6 +93,8 @@ def render_job(job_path: str) -> int:
             shading.studio_light = clip["light"]
         shading.studiolight_rotate_z = float(clip["light_rotation"])
         shading.show_shadows = bool(clip["shadows"])
+        if clip.get("view_transform"):  # e.g. "Standard" for thumbnails: colours as planned, no filmic roll-off
+            scene.view_settings.view_transform = clip["view_transform"]
         os.makedirs(clip["output"], exist_ok=True)
         for frame in range(matrices.shape[0]):
             for s, obj in enumerate(objects):

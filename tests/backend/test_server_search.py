@@ -73,3 +73,35 @@ def test_search_bad_input_answers_at_once(search_setup):
         with pytest.raises(BatonClientError) as info:
             client.submit_search(**kwargs)
         assert info.value.status == status, (kwargs, info.value)
+
+
+@pytest.mark.slow
+def test_thumbnails_job_renders_once_and_refuses_unknown_clips(search_setup):
+    """The thumbnails job renders the mannequin contact sheets in Blender, keeps them in the library, answers
+    from there the second time, and refuses ids that are not clips before queueing anything."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    server = search_setup["server"]
+    client = BatonClient(server.url, token=server.token, timeout=120)
+    hits = client.wait(client.submit_search("a person walks", k=3), timeout=300)["hits"]
+    ids = [h["clip_id"] for h in hits]
+    first = client.wait(client.submit_thumbnails(ids), timeout=600)
+    assert first["rendered_now"] == 3 and first["note"] == ""
+    assert [t["clip_id"] for t in first["thumbnails"]] == ids and all(t["rendered"] for t in first["thumbnails"])
+    image = np.asarray(Image.open(io.BytesIO(base64.b64decode(first["thumbnails"][0]["png_base64"]))).convert("RGB"))
+    assert image.shape == (256, 256, 3)
+    cells = [image[r : r + 128, c : c + 128].astype(float) for r in (0, 128) for c in (0, 128)]
+    assert all(cell.std(axis=(0, 1)).max() > 10 for cell in cells), "each cell shows the mannequin"
+    assert np.abs(cells[0] - cells[3]).mean() > 1, "the four cells are different moments of the clip"
+    again = client.wait(client.submit_thumbnails(ids[:1], render=True), timeout=120)
+    assert again["rendered_now"] == 0 and again["thumbnails"][0]["png_base64"] == first["thumbnails"][0]["png_base64"]
+    with pytest.raises(BatonClientError) as info:
+        client.submit_thumbnails([ids[0], 987654])
+    assert info.value.status == 404 and "987654" in str(info.value)
+    with pytest.raises(BatonClientError) as info:
+        client.submit_thumbnails([])
+    assert info.value.status == 422
