@@ -36,6 +36,7 @@ FILES: tuple[str, ...] = (
     "jobs.py",
     "pipelines.py",
     "results.py",
+    "thumbnails.py",
     "server.py",
     "remote.py",
     "mapping.py",

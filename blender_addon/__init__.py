@@ -5,8 +5,8 @@ requests over HTTP from worker threads and applies the answers as keyframed Acti
 Sidebar: 3D View > N panel > Baton.
 
 Registration is symmetric: :func:`register` adds :data:`classes`, ``Scene.baton`` and the job-report listener;
-:func:`unregister` cancels running jobs, removes the timer, stops a backend it started, and removes everything in
-reverse order, so enable -> disable -> enable leaves nothing stale.
+:func:`unregister` cancels running jobs, removes the timer, stops a backend it started, frees the result thumbnails'
+preview icons, and removes everything in reverse order, so enable -> disable -> enable leaves nothing stale.
 
 The Blender modules load only when ``bpy`` is already imported (always so when Blender loads an add-on). Anywhere
 else (the backend, plain-Python tests and scripts importing ``blender_addon.wire`` / ``client`` / ``mapping``)
@@ -20,7 +20,7 @@ import sys
 if "bpy" in sys.modules:
     import bpy
 
-    from . import jobs, operators, operators_rig, panels, pipelines, preferences, properties, server
+    from . import jobs, operators, operators_rig, panels, pipelines, preferences, properties, server, thumbnails
 
     classes = (
         *properties.CLASSES,
@@ -39,6 +39,7 @@ if "bpy" in sys.modules:
     def unregister() -> None:
         jobs.shutdown()
         server.shutdown()
+        thumbnails.clear()
         del bpy.types.Scene.baton
         for cls in reversed(classes):
             bpy.utils.unregister_class(cls)

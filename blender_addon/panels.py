@@ -11,7 +11,7 @@ import textwrap
 
 import bpy
 
-from . import jobs, results, server
+from . import jobs, results, server, thumbnails
 
 CATEGORY = "Baton"
 STATE_ICONS = {
@@ -204,7 +204,11 @@ class BATON_UL_hits(bpy.types.UIList):
         split = layout.split(factor=0.14)
         split.label(text=f"{item.score:.2f}")
         split = split.split(factor=0.62)
-        split.label(text=item.name, icon="ACTION")
+        thumbnail = thumbnails.icon_id(item.clip_id)
+        if thumbnail:
+            split.label(text=item.name, icon_value=thumbnail)
+        else:
+            split.label(text=item.name, icon="ACTION")
         split = split.split(factor=0.4)
         split.label(text=f"{item.duration_s:.1f} s")
         split.label(text=item.license)
@@ -233,11 +237,16 @@ class BATON_PT_search(bpy.types.Panel):
             layout.label(text=f"Motion of: {label}", icon="ARMATURE_DATA")
         row = layout.row(align=True)
         row.prop(settings, "search_k")
+        row.prop(settings, "search_thumbnails", text="", icon="IMAGE_DATA")
         row.operator("baton.search", icon="VIEWZOOM")
         draw_job(layout, "search")
         layout.template_list("BATON_UL_hits", "", settings, "search_results", settings, "search_index", rows=4)
+        draw_job(layout, "thumbnails")
         if 0 <= settings.search_index < len(settings.search_results):
             hit = settings.search_results[settings.search_index]
+            thumbnail = thumbnails.icon_id(hit.clip_id) if settings.search_thumbnails else 0
+            if thumbnail:
+                layout.template_icon(icon_value=thumbnail, scale=8.0)
             if hit.caption:
                 wrapped(layout.column(align=True), hit.caption, icon="INFO")
             row = layout.row(align=True)

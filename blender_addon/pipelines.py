@@ -23,7 +23,10 @@ from .properties import TARGET_SKELETONS
 
 
 def report_finished(job: jobs.Job) -> None:
-    """Job listener: a finished job's message goes to the panel's message line and the info log."""
+    """Job listener: a finished job's message goes to the panel's message line and the info log; when a thumbnails
+    job ends, the thumbnails of a newer search that waited for it are fetched."""
+    if job.kind == "thumbnails" and _pending_thumbnails:
+        start_thumbnails(**_pending_thumbnails)
     if job.silent:
         return
     level = {"done": "INFO", "cancelled": "WARNING"}.get(job.state, "ERROR")
@@ -394,9 +397,43 @@ def start_search(context: bpy.types.Context, *, mode: str, query: str, k: int, v
             item.license, item.skeleton = str(hit.get("license", "")), str(hit.get("skeleton", ""))
             item.caption = str(hit.get("caption", ""))
         settings.search_index = 0
+        if hits and settings.search_thumbnails:  # the results are in; thumbnails follow in their own job
+            start_thumbnails([int(hit["clip_id"]) for hit in hits], url=url, token=token)
         return f"{len(hits)} motions found" if hits else "no motions found"
 
     job = jobs.Job(kind="search", label="Searching", work=work, apply=apply)
+    return jobs.runner().submit(job)
+
+
+_pending_thumbnails: dict = {}
+
+
+def start_thumbnails(clip_ids: list[int], *, url: str, token: str) -> jobs.Job | None:
+    """Fetch the thumbnails of ``clip_ids`` (the backend renders missing ones: ~20 s for Blender to start, then
+    about a second per clip; cached in the library afterwards) and load them as preview icons (non-blocking).
+
+    A thumbnails job still running for an older search is cancelled and this request waits until it has stopped
+    (:func:`report_finished` starts it then); returns ``None`` in that case."""
+    from . import thumbnails
+
+    previous = jobs.runner().latest("thumbnails")
+    if previous is not None and previous.active:
+        previous.cancel()
+        _pending_thumbnails.update(clip_ids=list(clip_ids), url=url, token=token)
+        return None
+    _pending_thumbnails.clear()
+
+    def work(job: jobs.Job):
+        client = remote_calls.connect(job, start_command=None, url=url, token=token)
+        return remote_calls.run_thumbnails(job, client, clip_ids)
+
+    def apply(items: list[dict]) -> str:
+        thumbnails.store(items)
+        rendered = sum(item["rendered"] for item in items)
+        strips = len(items) - rendered
+        return f"{len(items)} thumbnails" + (f" ({strips} pose strips: no Blender on the backend)" if strips else "")
+
+    job = jobs.Job(kind="thumbnails", label="Drawing thumbnails", work=work, apply=apply, silent=True)
     return jobs.runner().submit(job)
 
 

@@ -163,6 +163,12 @@ class BATON_SceneProperties(bpy.types.PropertyGroup):
     )
     video_path: StringProperty(name="Video File", subtype="FILE_PATH", description="mp4, mkv, mov, ... up to 10 min")
     search_k: IntProperty(name="Results", default=10, min=1, max=100)
+    search_thumbnails: BoolProperty(
+        name="Thumbnails",
+        description="Show a rendered thumbnail of each result (the backend renders a clip's mannequin once and keeps "
+        "it in the library; the first time takes ~20 s for Blender to start)",
+        default=True,
+    )
     search_results: CollectionProperty(type=BATON_SearchHit)
     search_index: IntProperty(name="Result", default=0)
 

@@ -374,6 +374,20 @@ def run_retarget(job, client, request: RetargetRequest) -> RigMotion:
         return _retarget(job, client, None, request.clip_id, request.rig, options, (0.05, 0.97))
 
 
+def run_thumbnails(job, client, clip_ids: list[int]) -> list[dict]:
+    """Fetch the library clips' thumbnails (rendered by the backend on first request): ``[{"clip_id", "png": bytes,
+    "rendered"}]`` (worker thread)."""
+    import base64
+
+    with client_errors(client, "drawing thumbnails"):
+        job.update(0.05, "drawing thumbnails")
+        remote_id = client.submit_thumbnails(clip_ids)
+        follow(job, client, remote_id, (0.05, 0.95), "drawing thumbnails")
+        found = client.result(remote_id).get("thumbnails") or []
+    return [{"clip_id": int(t["clip_id"]), "png": base64.b64decode(t["png_base64"]), "rendered": bool(t["rendered"])}
+            for t in found]  # fmt: skip
+
+
 def run_search(job, client, request: SearchRequest) -> list[dict]:
     """Run a library search; returns the hits (``SearchHit`` fields) best first (worker thread)."""
     with client_errors(client, "searching the library"):

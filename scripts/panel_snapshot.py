@@ -136,6 +136,9 @@ class LayoutRecorder:
     def progress(self, factor: float = 0.0, type: str = "BAR", text: str = "", **_: Any) -> None:  # noqa: A002
         self._node.children.append(Node("progress", text=text, value=f"{factor:.3f}"))
 
+    def template_icon(self, icon_value: int = 0, scale: float = 1.0, **_: Any) -> None:
+        self._node.children.append(Node("icon", value=str(icon_value), extra={"scale": scale}))
+
     def template_list(self, listtype_name: str, list_id: str, dataptr: Any, propname: str, active_dataptr: Any,
                       active_propname: str, rows: int = 5, **_: Any) -> None:  # fmt: skip
         import bpy

@@ -133,6 +133,35 @@ def test_text_search_then_apply_the_best_hit_then_search_by_its_action(addon, cl
     assert len(settings.search_results) >= 1
 
 
+def test_search_results_get_rendered_thumbnails(addon, clean_scene, library_prefs, wait_jobs):
+    """After a search the thumbnails job fetches each hit's mannequin contact sheet (rendered by the backend's
+    Blender on first request) and loads it as a preview; the panel shows the selected hit's one. Unregistering
+    frees them."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from panel_snapshot import record_panel
+
+    settings = clean_scene.baton
+    settings.search_query, settings.search_k = "a person walks", 3
+    _search(addon, settings, wait_jobs)  # waits for the thumbnails job too
+    job = addon.jobs.runner().latest("thumbnails")
+    assert job is not None and job.state == "done", job and job.message
+    assert job.message == "3 thumbnails"
+    for hit in settings.search_results:
+        preview = addon.thumbnails.preview(hit.clip_id)
+        assert preview is not None and tuple(preview.image_size) == (256, 256)
+        pixels = np.array(preview.image_pixels_float[:]).reshape(256, 256, 4)[..., :3]
+        assert pixels.std(axis=(0, 1)).max() > 0.05, "a picture, not a flat colour"
+    drawn = record_panel(bpy.types.BATON_PT_search)
+    icons = [node for node in drawn.walk() if node.kind == "icon"]
+    assert len(icons) == (1 if addon.thumbnails.icon_id(settings.search_results[0].clip_id) else 0)
+    settings.search_thumbnails = False  # off: the next search fetches none
+    before = job
+    _search(addon, settings, wait_jobs)
+    assert addon.jobs.runner().latest("thumbnails") is before
+
+
 @pytest.mark.slow
 def test_search_by_video_file_and_movie_strip(addon, clean_scene, library_prefs, wait_jobs, shared_data):
     settings = clean_scene.baton
