@@ -21,6 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=224, help="image size in pixels (default 224)")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the rendered frames (default 8)")
+    parser.add_argument("--camera-pitch", default="0,25", metavar="LOW,HIGH", help="camera elevation range in degrees "
+                        "(default 0,25; e.g. 20,45 for footage filmed from above)")  # fmt: skip
     parser.add_argument("--batch", type=int, default=8, help="clips per Blender process (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="parallel Blender processes (default 2)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default="ray", help="ray (default), process or inline")
@@ -30,7 +32,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = RenderSettings(size=args.size, frames=args.frames, fps=args.fps)
+    try:
+        pitch = tuple(float(v) for v in args.camera_pitch.split(","))
+    except ValueError:
+        pitch = ()
+    if len(pitch) != 2:
+        raise ValueError(f"--camera-pitch takes LOW,HIGH in degrees (e.g. 20,45), got {args.camera_pitch!r}")
+    settings = RenderSettings(size=args.size, frames=args.frames, fps=args.fps, camera_pitch_deg=pitch)
     summary = build_dataset(args.db, args.output, settings=settings, limit=args.limit, sample=args.sample,
                             renders_per_clip=args.renders,
                             batch_clips=args.batch, workers=args.workers, scheduler=args.scheduler,

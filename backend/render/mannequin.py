@@ -35,11 +35,14 @@ class RenderSettings:
         size: square image size in pixels (224 as in LAVIMO / ViT inputs).
         frames: number of rendered frames (LAVIMO uses 8).
         fps: frame rate of the rendered frames; the clip window is ``frames / fps`` seconds.
+        camera_pitch_deg: ``(low, high)`` range of the camera's elevation above the subject in degrees (drawn
+            uniformly per render; 0 = eye level, 45 = a camera looking down like a surveillance or phone shot).
     """
 
     size: int = 224
     frames: int = 16
     fps: float = 8.0
+    camera_pitch_deg: tuple[float, float] = (0.0, 25.0)
 
     def __post_init__(self) -> None:
         if not 32 <= int(self.size) <= 2048:
@@ -48,6 +51,10 @@ class RenderSettings:
             raise ValueError(f"render frames must be at least 1, got {self.frames}")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise ValueError(f"render fps must be positive, got {self.fps}")
+        low, high = (float(v) for v in self.camera_pitch_deg)
+        if not (np.isfinite(low) and np.isfinite(high) and -10.0 <= low <= high <= 80.0):
+            raise ValueError(f"camera pitch range must satisfy -10 <= low <= high <= 80 degrees, got {low}, {high}")
+        object.__setattr__(self, "camera_pitch_deg", (low, high))
 
     @property
     def window_s(self) -> float:
@@ -185,7 +192,7 @@ def plan_clip(motion: Motion, settings: RenderSettings, seed: int, start_s: floa
     yaw0 = np.arctan2(facing[1], facing[0])
     offset = rng.uniform(-np.pi / 4, np.pi / 4) if rng.random() < 0.5 else rng.uniform(-np.pi, np.pi)
     yaw = yaw0 + offset
-    pitch = np.radians(rng.uniform(0.0, 25.0))
+    pitch = np.radians(rng.uniform(*settings.camera_pitch_deg))
     lens = float(rng.uniform(30.0, 60.0))
     if neutral:
         yaw, pitch = yaw0 + np.radians(NEUTRAL_LOOK["yaw_deg"]), np.radians(NEUTRAL_LOOK["pitch_deg"])

@@ -167,3 +167,19 @@ def test_recall_at_counts_ranks_of_the_diagonal():
     assert tied["R@1"] == 0.0 and tied["MedR"] == 4.0, "ties count against the match"
     with pytest.raises(ValueError, match="square"):
         recall_at(np.ones((2, 3)))
+
+
+def test_camera_pitch_range_sets_the_elevation(walk):
+    with pytest.raises(ValueError, match="camera pitch"):
+        RenderSettings(camera_pitch_deg=(30.0, 10.0))
+    with pytest.raises(ValueError, match="camera pitch"):
+        RenderSettings(camera_pitch_deg=(0.0, float("nan")))
+    settings = RenderSettings(frames=4, fps=4.0, camera_pitch_deg=(35.0, 45.0))
+    for seed in range(6):
+        plan = plan_clip(walk, settings, seed=seed, start_s=0.5)
+        pelvis = plan["positions"][:, 0] @ BACKEND_TO_BLENDER.T
+        camera = plan["camera"][0, :3, 3]
+        looking = -plan["camera"][0, :3, 2]  # a Blender camera looks down its -Z
+        down = np.degrees(np.arcsin(-looking[2] / np.linalg.norm(looking)))
+        assert 35.0 - 1e-3 <= down <= 45.0 + 1e-3, (seed, down)
+        assert camera[2] > pelvis[0, 2], "the camera is above the subject"
