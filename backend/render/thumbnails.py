@@ -128,7 +128,8 @@ def ensure_thumbnails(library, clip_ids: Sequence[int], *, render: bool = True, 
 
     Returns:
         ``{"thumbnails": [{"clip_id", "png": bytes, "rendered": bool}], "rendered_now": int, "note": str}`` in the
-        order of ``clip_ids``; a clip with neither a render nor a pose strip is left out. ``note`` says why
+        order of ``clip_ids``; a clip the renderer cannot draw (2D, or a skeleton without recognisable legs and arms)
+        keeps its pose strip; a clip with neither a render nor a pose strip is left out. ``note`` says why
         nothing was rendered when Blender is missing ("" otherwise).
 
     Raises:
@@ -149,9 +150,17 @@ def ensure_thumbnails(library, clip_ids: Sequence[int], *, render: bool = True, 
         available, note = blender_available()
         if available:
             for start in range(0, len(missing), batch):
-                chunk = missing[start : start + batch]
-                sub = progress.sub(start / len(missing), (start + len(chunk)) / len(missing)) if progress else None
-                pngs = render_thumbnails([library.get_motion(i) for i in chunk], progress=sub)
+                chunk, motions = [], []
+                for clip_id in missing[start : start + batch]:
+                    motion = library.get_motion(clip_id)
+                    try:
+                        thumbnail_plan(motion)  # a 2D clip or a rig without legs/arms keeps its pose strip
+                    except ValueError:
+                        continue
+                    chunk.append(clip_id)
+                    motions.append(motion)
+                sub = progress.sub(start / len(missing), min(1.0, (start + batch) / len(missing))) if progress else None
+                pngs = render_thumbnails(motions, progress=sub)
                 fresh = dict(zip(chunk, pngs, strict=True))
                 library.save_rendered_thumbnails(fresh, RENDERER)
                 stored.update(fresh)

@@ -15,6 +15,7 @@ from backend.library.importer import import_paths
 from backend.render.mannequin import BACKEND_TO_BLENDER, NEUTRAL_LOOK, RenderSettings, plan_clip
 from backend.render.thumbnails import RENDERER, contact_sheet, ensure_thumbnails, png_bytes, thumbnail_plan
 from models.motion.io import load_motion
+from models.motion.motion import Motion
 from tests.backend.conftest_library import *  # noqa: F401,F403
 
 CMU = "cmu_mocap_subject131_bvh"
@@ -102,6 +103,18 @@ def test_thumbnails_are_rendered_once_and_fall_back_to_pose_strips(tmp_path, sha
             mannequin = image[..., 2] - image[..., 0] > 20  # the blue-grey body; background and floor are grey
             cells = [mannequin[r : r + 128, c : c + 128].mean() for r in (0, 128) for c in (0, 128)]
             assert all(0.02 < cell < 0.4 for cell in cells), f"the mannequin is in every cell: {cells}"
+        real_get_motion = library.get_motion
+
+        def flat(clip_id):  # the third clip as 2D keypoints: the renderer cannot draw it, its pose strip stays
+            motion = real_get_motion(clip_id)
+            if clip_id != ids[2]:
+                return motion
+            return Motion(skeleton=motion.skeleton, fps=motion.fps, positions=motion.positions[..., :2])
+
+        monkeypatch.setattr(library, "get_motion", flat)
+        partial = ensure_thumbnails(library, ids)
+        assert partial["rendered_now"] == 0 and partial["thumbnails"][2]["rendered"] is False
+        monkeypatch.setattr(library, "get_motion", real_get_motion)
         again = ensure_thumbnails(library, ids)
         assert again["rendered_now"] == 1, "only the clip without a render is rendered"
         assert again["thumbnails"][0]["png"] == first["thumbnails"][1]["png"]
