@@ -274,7 +274,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def submit_thumbnails(request: ThumbnailsRequest) -> dict:
         """Thumbnails of library clips (2 x 2 mannequin contact sheets, PNG base64), rendered once per clip and kept
         in the library; ids that are not clips are refused (404)."""
-        library = await run_in_threadpool(models.get, "library")
+        try:
+            library = await run_in_threadpool(models.get, "library")
+        except FileNotFoundError as exc:  # the configured library does not exist (searching it says the same)
+            raise ApiError(404, "library_not_found", str(exc), "import clips with `baton library import`") from None
         params = await run_in_threadpool(prepare_thumbnails, request, library)
         return _submit(jobs, "thumbnails", params)
 

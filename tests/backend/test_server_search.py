@@ -105,3 +105,15 @@ def test_thumbnails_job_renders_once_and_refuses_unknown_clips(search_setup):
     with pytest.raises(BatonClientError) as info:
         client.submit_thumbnails([])
     assert info.value.status == 422
+
+
+def test_thumbnails_of_a_missing_library_say_so(tmp_path):
+    server = start_server(tmp_path / "server", "--library", f"sqlite:///{tmp_path / 'missing.sqlite'}")
+    try:
+        client = BatonClient(server.url, token=server.token)
+        with pytest.raises(BatonClientError) as info:
+            client.submit_thumbnails([1])
+        assert info.value.status == 404 and "no motion library" in str(info.value)
+        assert not (tmp_path / "missing.sqlite").exists(), "asking did not create an empty library"
+    finally:
+        server.stop()
