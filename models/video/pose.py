@@ -154,12 +154,14 @@ def pose_python() -> Path:
 
 
 def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float = 180.0,
-                 timeout_s: float = 900.0) -> dict[str, np.ndarray]:
+                 timeout_s: float = 900.0, silhouettes: bool = False) -> dict[str, np.ndarray]:
     """MediaPipe Pose landmarks of the first ``max_seconds`` of the video, sampled at ``fps``.
 
     Returns:
         ``{"world": (F, 33, 3) float32 metres (NaN: no person), "image": (F, 33, 2) float32 normalised,
-        "visibility": (F, 33), "fps", "width", "height", "source_fps", "source_frames"}``.
+        "visibility": (F, 33), "fps", "width", "height", "source_fps", "source_frames"}``; with ``silhouettes``
+        also ``"silhouette": (F, 64, 48) uint8`` person masks cropped around the person and ``"box": (F, 4)``
+        (:mod:`models.video.pose_script`).
 
     Raises:
         PoseUnavailableError: no pose environment; VideoError: the video cannot be read or the script fails.
@@ -168,7 +170,8 @@ def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float 
     with tempfile.TemporaryDirectory(prefix="baton-pose-") as tmp:
         out = Path(tmp) / "pose.npz"
         env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run([str(python), str(SCRIPT), str(path), str(out), f"{fps:g}", f"{max_seconds:g}"],
+        done = subprocess.run([str(python), str(SCRIPT), str(path), str(out), f"{fps:g}", f"{max_seconds:g}",
+                               "1" if silhouettes else "0"],
                               capture_output=True, text=True, timeout=timeout_s, env=env, check=False)  # fmt: skip
         if done.returncode != 0 or not out.is_file():
             tail = (done.stderr or done.stdout or "").strip()[-800:]
@@ -178,7 +181,7 @@ def extract_pose(path: str | os.PathLike, fps: float = 10.0, max_seconds: float 
 
 
 def extract_poses(paths: list[str | os.PathLike], fps: float = 10.0, max_seconds: float = 180.0,
-                  timeout_s: float = 3600.0) -> list[dict[str, np.ndarray] | None]:
+                  timeout_s: float = 3600.0, silhouettes: bool = False) -> list[dict[str, np.ndarray] | None]:
     """:func:`extract_pose` for many videos in one MediaPipe process (start-up paid once); ``None`` for a video that
     could not be opened.
 
@@ -191,7 +194,8 @@ def extract_poses(paths: list[str | os.PathLike], fps: float = 10.0, max_seconds
     with tempfile.TemporaryDirectory(prefix="baton-pose-") as tmp:
         outputs = [Path(tmp) / f"pose{i}.npz" for i in range(len(paths))]
         jobs = Path(tmp) / "jobs.json"
-        jobs.write_text(json.dumps([[str(p), str(o), fps, max_seconds] for p, o in zip(paths, outputs, strict=True)]))
+        jobs.write_text(json.dumps([[str(p), str(o), fps, max_seconds, int(silhouettes)]
+                                     for p, o in zip(paths, outputs, strict=True)]))
         env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run([str(python), str(SCRIPT), "--batch", str(jobs)], capture_output=True, text=True,
                               timeout=timeout_s, env=env, check=False)  # fmt: skip
