@@ -35,9 +35,8 @@ import torch
 from torch import nn
 
 from models.progress import Progress
+from models.video.pose_script import SILHOUETTE_SHAPE  # the crop the pose script writes
 
-#: Silhouette frame size (height, width), as the pose script crops it.
-SILHOUETTE_SHAPE = (64, 48)
 log = logging.getLogger(__name__)
 
 
