@@ -28,7 +28,6 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -204,7 +203,7 @@ def train_pixel_encoder(encoder: SilhouetteEncoder, model, items: list[PixelItem
     Raises:
         ValueError: fewer than 2 items or bad settings.
     """
-    from models.retrieval.training import _learning_rate
+    from models.retrieval.training import warmup_cosine
     from models.retrieval.trimodal import soft_contrastive, soft_targets
 
     if len(items) < 2 or steps < 1 or not temperature > 0:
@@ -213,7 +212,7 @@ def train_pixel_encoder(encoder: SilhouetteEncoder, model, items: list[PixelItem
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=learning_rate, weight_decay=1e-2)
-    schedule = SimpleNamespace(learning_rate=learning_rate, warmup_steps=max(1, steps // 10), steps=steps)
+    warmup = max(1, steps // 10)
     batch_size = min(batch_size, len(items))
     losses: list[float] = []
     started = time.monotonic()
@@ -240,7 +239,7 @@ def train_pixel_encoder(encoder: SilhouetteEncoder, model, items: list[PixelItem
         loss = soft_contrastive(pixel, motion, targets, temperature)
         loss = loss + text_weight * soft_contrastive(pixel, text, targets, temperature)
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, schedule)
+            group["lr"] = warmup_cosine(step, learning_rate, warmup, steps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)

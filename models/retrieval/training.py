@@ -117,11 +117,13 @@ def input_statistics(model: RetrievalModel, clips: list[Clip]) -> None:
     encoder.std.copy_(torch.from_numpy(np.maximum(std, 1e-3).astype(np.float32)))
 
 
-def _learning_rate(step: int, config) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+def warmup_cosine(step: int, learning_rate: float, warmup_steps: int, steps: int) -> float:
+    """Learning rate at 0-based ``step``: linear warm-up over ``warmup_steps`` (>= 1), then cosine decay to 0 at
+    ``steps``. The schedule of every retrieval trainer (motion-text, tri-modal, pixel encoder)."""
+    if step < warmup_steps:
+        return learning_rate * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def train_retrieval(
@@ -196,7 +198,7 @@ def train_retrieval(
         sentence = torch.from_numpy(bank.embeddings[caption_index])
         mask = negative_filter_mask(sentence, train_cfg.filter_threshold, torch.tensor(groups))
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, train_cfg)
+            group["lr"] = warmup_cosine(step, train_cfg.learning_rate, train_cfg.warmup_steps, train_cfg.steps)
         text = model.encode_text_features(sentence)
         motion = model.encode_motion_batch(*model.motion_inputs(points, starts))
         loss = info_nce(text, motion, train_cfg.temperature, mask)

@@ -36,7 +36,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -256,7 +255,7 @@ def train_trimodal(model: RetrievalModel, clips: list, items: list[VideoItem], b
     Raises:
         ValueError: no training items with a video, too few clips, or bad settings.
     """
-    from models.retrieval.training import _learning_rate, mirrored_content
+    from models.retrieval.training import mirrored_content, warmup_cosine
 
     if steps < 1 or not math.isfinite(video_weight) or video_weight < 0:
         raise ValueError(f"need steps >= 1 and video_weight >= 0, got {steps} and {video_weight}")
@@ -284,7 +283,7 @@ def train_trimodal(model: RetrievalModel, clips: list, items: list[VideoItem], b
     weights /= weights.sum()
     label_ids = {key: i for i, key in enumerate(bank.pools)}
     window = model.window()
-    schedule = SimpleNamespace(learning_rate=learning_rate, warmup_steps=max(1, steps // 10), steps=steps)
+    warmup = max(1, steps // 10)
     batch_size, video_batch = min(batch_size, len(train)), min(video_batch, len(rendered))
     losses: list[float] = []
     started = time.monotonic()
@@ -346,7 +345,7 @@ def train_trimodal(model: RetrievalModel, clips: list, items: list[VideoItem], b
         reconstruction = (((rebuilt - goal) ** 2).mean(dim=2) * real).sum() / real.sum()
         loss = loss + RECONSTRUCTION_WEIGHT * reconstruction
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, schedule)
+            group["lr"] = warmup_cosine(step, learning_rate, warmup, steps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
