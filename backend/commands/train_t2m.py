@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-balance", type=float, default=None,
                         help="draw transformer windows with probability ~ content size ** -B (0 = uniform, "
                              "1 = every content equally; default 0)")
+    parser.add_argument("--no-mirror", dest="mirror", action="store_false",
+                        help="build the dataset without the left-right mirrored copies of the train clips")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--seed", type=int, default=0)
@@ -104,12 +106,12 @@ def prepare_dataset(args: argparse.Namespace, progress) -> Path:
         log.info("reusing the dataset in %s", folder)
         return folder
     if args.library is not None:
-        build_dataset(library_clips(args.library), folder, progress=progress)
+        build_dataset(library_clips(args.library), folder, mirror=args.mirror, progress=progress)
     else:
         if not args.data.is_dir():
             raise FileNotFoundError(f"shared data folder not found: {args.data} (pass --data)")
         sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
-        build_shared_dataset(args.data, folder, sources=sources, progress=progress)
+        build_shared_dataset(args.data, folder, sources=sources, mirror=args.mirror, progress=progress)
     return folder
 
 

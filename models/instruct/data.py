@@ -20,6 +20,12 @@ seen a test clip. On top of it, *held-out content x style pairs* (:data:`HELD_OU
 generator: their test clips stay ``test``, their other clips go to ``val`` (unused in training). *Held-out
 phrasings*: a caption whose SHA-1 is 0 mod 4 is only ever given to test / val clips, the others only to train
 clips, so test prompts are phrasings the generator never saw.
+
+*Mirroring* (HumanML3D's augmentation, ``M<id>`` files): every train clip is also written left-right mirrored
+(:func:`mirror_joints`: x negated, left and right joints swapped) with its captions' sides swapped
+(:func:`mirror_sides`) and its content label mirrored (``walk-turn-left`` -> ``walk-turn-right``), doubling the
+train split. A mirror that would land in a held-out content x style pair, or whose caption would be a held-out
+phrasing, is not written. Test and val clips are never mirrored, so the evaluation split is unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +57,11 @@ HELD_OUT_PAIRS = frozenset({
     ("walk-turn-left", "masculine"),  # dataset-2 (about 40 clips each)
     ("bow", "proud"),  # dataset-1 (one clip)
 })  # fmt: skip
+#: smpl22 joint each joint becomes under a left-right mirror (HumanML3D's ``l_idx1``/``r_idx1`` swaps, all chains).
+SMPL22_MIRROR = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20)
+_SIDE_WORDS = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise",
+               "anticlockwise": "clockwise", "counter-clockwise": "clockwise", "anti-clockwise": "clockwise"}
+_SIDES = re.compile(r"\b(counter-?clockwise|anti-?clockwise|clockwise|left|right)(wards?|most)?\b", re.IGNORECASE)
 #: HumanML3D's ``feat_bias``: the root and foot-contact groups' std is divided by it (weights them up 5x).
 FEAT_BIAS = 5.0
 MIN_FRAMES = 24  # 1.2 s at 20 fps: shorter clips are skipped
@@ -79,6 +91,66 @@ class SourceClip:
 def is_held_out_phrasing(text: str) -> bool:
     """True for captions reserved for test / val clips (SHA-1 of the lower-cased text is 0 mod 4)."""
     return int(hashlib.sha1(text.strip().lower().encode()).hexdigest(), 16) % 4 == 0
+
+
+def mirror_sides(text: str) -> str | None:
+    """``text`` with left / right (also leftwards, rightmost, ...) and clockwise / counterclockwise swapped, keeping
+    capitals, or ``None`` when it names no side.
+
+    Used for the captions of mirrored clips and, by the generator, as the negative branch of classifier-free guidance
+    for base tokens (``logits = mirrored + g (cond - mirrored)``): MiniLM embeddings of "... the right hand" and
+    "... the left hand" are nearly identical (cosine ~0.97), and guiding away from the mirrored prompt makes the side
+    explicit.
+    """
+    if not _SIDES.search(text):
+        return None
+
+    def swap(match: re.Match) -> str:
+        word = match.group(1)
+        new = _SIDE_WORDS[word.lower()]
+        return (new.capitalize() if word[0].isupper() else new) + (match.group(2) or "")
+
+    return _SIDES.sub(swap, text)
+
+
+def mirror_joints(joints: np.ndarray) -> np.ndarray:
+    """Left-right mirror of ``(T, 22, 3)`` smpl22 positions (+X is the subject's left): x negated, left and right
+    joints swapped (:data:`SMPL22_MIRROR`). Returns a new float32 array. Raises ``ValueError`` for another shape."""
+    joints = np.asarray(joints)
+    if joints.ndim != 3 or joints.shape[1:] != (len(SMPL22_MIRROR), 3):
+        raise ValueError(f"mirror_joints needs (T, 22, 3) smpl22 positions, got {joints.shape}")
+    out = joints[:, SMPL22_MIRROR].astype(np.float32)
+    out[..., 0] *= -1.0
+    return out
+
+
+def mirror_features(features: np.ndarray) -> np.ndarray:
+    """``(T, 263)`` t2m features of the left-right mirrored motion (decoded to joints, mirrored, re-encoded; the
+    joints get one linearly extrapolated frame so the encoding, which drops one frame, keeps ``T``)."""
+    joints = mirror_joints(features_to_joints(features))
+    joints = np.concatenate([joints, 2.0 * joints[-1:] - joints[-2:-1]], axis=0)
+    return joints_to_features(joints, FPS)
+
+
+def mirror_content(content: str | None) -> str | None:
+    """The content label of the mirrored motion (``raise-up-left-hand`` -> ``raise-up-right-hand``)."""
+    return None if content is None else (mirror_sides(content) or content)
+
+
+def mirrored_entry(cid: str, meta: dict, features: np.ndarray, captions: Sequence[str]):
+    """``(id, meta, features, captions)`` of the mirror of train clip ``cid``, or ``None`` when it must not be
+    written: its content x style pair is held out, or none of its captions is a train phrasing."""
+    content = mirror_content(meta.get("content"))
+    if (content, meta.get("style")) in HELD_OUT_PAIRS:
+        return None
+    mirrored = [mirror_sides(c) or c for c in captions]
+    mirrored = [c for c in dict.fromkeys(mirrored) if not is_held_out_phrasing(c)]
+    if not mirrored:
+        return None
+    new = {**meta, "content": content, "split": "train", "mirror_of": cid}
+    mirrored_features = mirror_features(features)
+    new["frames"] = int(mirrored_features.shape[0])
+    return f"M{cid}", new, mirrored_features, mirrored
 
 
 def caption_split(captions: Sequence[str], split: str, keep: int) -> list[str]:
@@ -179,6 +251,12 @@ def clip_features(motion: Motion) -> np.ndarray:
     return joints_to_features(positions, motion.fps)
 
 
+def _write_clip(output: Path, cid: str, features: np.ndarray, captions: Sequence[str]) -> None:
+    _atomic_save(output / "new_joint_vecs" / f"{cid}.npy", features)
+    _atomic_save(output / "new_joints" / f"{cid}.npy", features_to_joints(features))
+    _atomic_text(output / "texts" / f"{cid}.txt", "".join(f"{c}##0.0#0.0\n" for c in captions))
+
+
 def build_dataset(
     clips: Sequence[SourceClip],
     output: Path,
@@ -186,6 +264,7 @@ def build_dataset(
     captions_per_clip: int = 12,
     kit_annotations: Path | None = None,
     reuse_existing: bool = False,
+    mirror: bool = True,
     progress: Progress | None = None,
 ) -> dict:
     """Write a HumanML3D-layout folder from ``clips`` (module docstring). Existing files of the same id are
@@ -198,6 +277,7 @@ def build_dataset(
         kit_annotations: TMR's KIT-ML ``annotations.json`` for human-written caption variety (optional).
         reuse_existing: reuse a clip's ``new_joint_vecs`` file already in ``output`` instead of retargeting it
             again (resuming an interrupted build, or several builders filling one folder from both ends).
+        mirror: also write each train clip left-right mirrored (module docstring; :func:`mirrored_entry`).
         progress: optional progress sink (raises ``Cancelled`` between clips).
 
     Returns:
@@ -232,13 +312,18 @@ def build_dataset(
         else:
             pool = list(dict.fromkeys(clip.captions)) or ["a person moves"]
         captions = caption_split(pool, split, captions_per_clip)
-        _atomic_save(output / "new_joint_vecs" / f"{cid}.npy", features)
-        _atomic_save(output / "new_joints" / f"{cid}.npy", features_to_joints(features))
-        _atomic_text(output / "texts" / f"{cid}.txt", "".join(f"{c}##0.0#0.0\n" for c in captions))
         index[cid] = {"source": clip.source, "name": clip.name, "content": clip.content, "style": clip.style,
                       "split": split, "frames": int(features.shape[0])}  # fmt: skip
-        if split == "train":
-            train_features.append(features)
+        entries = [(cid, index[cid], features, captions)]
+        if mirror and split == "train":
+            twin = mirrored_entry(cid, index[cid], features, captions)
+            if twin is not None:
+                entries.append(twin)
+                index[twin[0]] = twin[1]
+        for eid, meta, array, texts in entries:
+            _write_clip(output, eid, array, texts)
+            if meta["split"] == "train":
+                train_features.append(array)
     if not index:
         raise ValueError(f"no clip could be converted ({len(skipped)} skipped: {skipped[:3]})")
     if not train_features:
@@ -261,13 +346,14 @@ def build_dataset(
 
 
 def build_shared_dataset(data_dir: Path, output: Path, *, sources: Sequence[str] = ("bandai1", "bandai2", "cmu131"),
-                         captions_per_clip: int = 12, progress: Progress | None = None) -> dict:  # fmt: skip
+                         captions_per_clip: int = 12, mirror: bool = True,
+                         progress: Progress | None = None) -> dict:  # fmt: skip
     """:func:`build_dataset` over the shared data (Bandai Namco 1 + 2, CMU 131; KIT-ML texts for variety)."""
     data_dir = Path(data_dir)
     with tempfile.TemporaryDirectory(prefix="baton-t2m-") as tmp:
         clips = shared_clips(data_dir, tmp, sources, progress)
         kit = data_dir / "tmr_text_motion_annotations" / "kitml" / "annotations.json"
-        return build_dataset(clips, output, captions_per_clip=captions_per_clip, kit_annotations=kit,
+        return build_dataset(clips, output, captions_per_clip=captions_per_clip, kit_annotations=kit, mirror=mirror,
                              progress=progress)  # fmt: skip
 
 

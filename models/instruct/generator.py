@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.instruct.data import mirror_sides
 from models.instruct.networks import load_network
 from models.motion.humanml3d import features_to_joints
 from models.motion.motion import Motion
@@ -57,21 +57,6 @@ FPS = 20.0
 CONTEXT_TOKENS = 4
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 RUN_FILES = ("vq.pt", "mask.pt", "residual.pt", "length.pt")
-
-
-_SIDES = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-
-
-def mirror_sides(text: str) -> str | None:
-    """The prompt with "left" and "right" swapped, or ``None`` when it names no side.
-
-    Used as the negative branch of classifier-free guidance for base tokens (``logits = mirrored + g (cond -
-    mirrored)``): sentence embeddings of "... the right hand" and "... the left hand" are nearly identical
-    (cosine ~0.97 for MiniLM), and guiding away from the mirrored prompt makes the side explicit.
-    """
-    if not _SIDES.search(text):
-        return None
-    return _SIDES.sub(lambda m: {"left": "right", "right": "left"}[m.group(1).lower()], text)
 
 
 class WeightsNotAvailable(FileNotFoundError):

@@ -18,6 +18,10 @@ from models.instruct.data import (
     is_held_out_phrasing,
     load_dataset,
     mean_std,
+    mirror_content,
+    mirror_joints,
+    mirror_sides,
+    mirrored_entry,
     read_texts,
 )
 from models.motion.bvh import load_bvh
@@ -27,7 +31,8 @@ from models.motion.humanml3d import features_to_joints
 @pytest.fixture(scope="module")
 def built(shared_data, tmp_path_factory):
     folder = shared_data / "bandai_namco_motion_dataset1" / "data"
-    names = ["dataset-1_walk_normal_001", "dataset-1_bow_normal_001", "dataset-1_bow_proud_001"]
+    names = ["dataset-1_walk_normal_001", "dataset-1_bow_normal_001", "dataset-1_bow_proud_001",
+             "dataset-1_walk-left_normal_001"]
     clips = [SourceClip(n, "bandai1", (lambda p=folder / f"{n}.bvh": load_bvh(p)), n.split("_")[1], n.split("_")[2])
              for n in names]  # fmt: skip
     clips[1].split = "test"
@@ -43,9 +48,10 @@ def built(shared_data, tmp_path_factory):
 
 def test_builder_writes_the_humanml3d_layout(built):
     out, report = built
-    assert report["clips"] == 4 and report["splits"] == {"train": 2, "val": 1, "test": 1}
+    # 5 clips + the mirrors of the two Bandai train clips (the CMU clip's only caption is a held-out phrasing)
+    assert report["clips"] == 7 and report["splits"] == {"train": 5, "val": 1, "test": 1}
     for sub in ("new_joints", "new_joint_vecs", "texts"):
-        assert len(list((out / sub).glob("*"))) == 4
+        assert len(list((out / sub).glob("*"))) == 7
     vecs = np.load(out / "new_joint_vecs" / "bandai1_dataset-1_walk_normal_001.npy")
     joints = np.load(out / "new_joints" / "bandai1_dataset-1_walk_normal_001.npy")
     assert vecs.shape[1] == FEATURE_DIM and joints.shape == (vecs.shape[0], 22, 3)
@@ -77,7 +83,7 @@ def test_held_out_pairs_and_phrasings(built):
 def test_loader_reads_the_built_folder(built):
     out, _ = built
     data = load_dataset(out)
-    assert set(data.splits) == {"train", "val", "test"} and len(data.splits["train"]) == 2
+    assert set(data.splits) == {"train", "val", "test"} and len(data.splits["train"]) == 5
     assert data.index["bandai1_dataset-1_bow_normal_001"]["content"] == "bow"
     x = data.normalise(data.features[data.splits["train"][0]])
     assert x.dtype == np.float32 and np.isfinite(x).all()
@@ -122,3 +128,51 @@ def test_mean_std_follows_the_humanml3d_recipe():
     np.testing.assert_allclose(mean, stacked.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(std[4:67], stacked.std(0)[4:67].mean(), rtol=1e-5)  # ric: group mean
     np.testing.assert_allclose(std[259:], stacked.std(0)[259:].mean() / 5.0, rtol=1e-5)  # contacts: / feat_bias
+
+
+def test_train_clips_are_also_written_mirrored(built):
+    """HumanML3D's mirror augmentation: M<id> is the train clip reflected left-right, with its sides swapped in the
+    content label and the captions; test / val clips and the CMU clip (held-out phrasing only) get no mirror."""
+    out, _ = built
+    train = (out / "train.txt").read_text().split()
+    assert "Mbandai1_dataset-1_walk_normal_001" in train and "Mbandai1_dataset-1_walk-left_normal_001" in train
+    assert not list((out / "texts").glob("Mbandai1_dataset-1_bow*")) and not list((out / "texts").glob("Mcmu131*"))
+    data = load_dataset(out)
+    twin = data.index["Mbandai1_dataset-1_walk-left_normal_001"]
+    assert twin["content"] == "walk-right" and twin["mirror_of"] == "bandai1_dataset-1_walk-left_normal_001"
+    captions = data.texts["Mbandai1_dataset-1_walk-left_normal_001"]
+    assert any("right" in c for c in captions) and not any("left" in c for c in captions)
+    assert not any(is_held_out_phrasing(c) for c in captions)
+    # the side-stepping walk travels to the subject's left (+X); its mirror travels as far to the right (-X)
+    original = features_to_joints(data.features["bandai1_dataset-1_walk-left_normal_001"])
+    mirrored = features_to_joints(data.features["Mbandai1_dataset-1_walk-left_normal_001"])
+    assert len(mirrored) == len(original)
+    shift, shift_m = original[-1, 0] - original[0, 0], mirrored[-1, 0] - mirrored[0, 0]
+    assert shift[0] > 0.5 and shift_m[0] < -0.5 and abs(shift[0] + shift_m[0]) < 0.15 * abs(shift[0])
+    # pose by pose it is the reflected original (root-relative, so the re-encoding's root drift does not count)
+    expect = mirror_joints(original)
+    error = np.linalg.norm((mirrored - mirrored[:, :1]) - (expect - expect[:, :1]), axis=-1)
+    assert error.mean() < 0.01, error.mean()
+
+
+def test_mirror_rules():
+    assert mirror_sides("The Left hand up, then turns right") == "The Right hand up, then turns left"
+    assert mirror_sides("walks leftwards, then rightward") == "walks rightwards, then leftward"
+    assert mirror_sides("spins counter-clockwise, then clockwise") == "spins clockwise, then counterclockwise"
+    assert mirror_sides("a person walks forward") is None and mirror_sides("he is outright bright") is None
+    assert mirror_content("walk-turn-left") == "walk-turn-right" and mirror_content("bow") == "bow"
+    joints = np.random.default_rng(0).normal(size=(5, 22, 3)).astype(np.float32)
+    np.testing.assert_array_equal(mirror_joints(mirror_joints(joints)), joints)
+    assert mirror_joints(joints)[2, 21, 0] == -joints[2, 20, 0]  # the left wrist lands on the right, x negated
+    with pytest.raises(ValueError, match="22, 3"):
+        mirror_joints(np.zeros((5, 24, 3)))
+    features = np.zeros((30, FEATURE_DIM), np.float32)
+    # a mirror that would fall into a held-out content x style pair is not written (wave-right-hand / exhausted)
+    meta = {"content": "wave-left-hand", "style": "exhausted", "split": "train"}
+    assert ("wave-right-hand", "exhausted") in HELD_OUT_PAIRS
+    assert mirrored_entry("x", meta, features, ["a person waves the left hand"]) is None
+    # nor one left with no train phrasing
+    held = next(f"a person waves the right hand {i} times" for i in range(100)
+                if is_held_out_phrasing(f"a person waves the right hand {i} times"))
+    meta = {"content": "wave-left-hand", "style": "normal", "split": "train"}
+    assert mirrored_entry("x", meta, features, [mirror_sides(held)]) is None
