@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-balance", type=float, default=None,
                         help="draw transformer windows with probability ~ content size ** -B (0 = uniform, "
                              "1 = every content equally; default 0)")
-    parser.add_argument("--no-mirror", dest="mirror", action="store_false",
-                        help="build the dataset without the left-right mirrored copies of the train clips")
+    parser.add_argument("--mirror", action="store_true",
+                        help="also write every train clip left-right mirrored into the built dataset (HumanML3D's "
+                             "augmentation; sides swapped in captions and content labels)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     parser.add_argument("--seed", type=int, default=0)
@@ -98,11 +99,19 @@ def prepare_dataset(args: argparse.Namespace, progress) -> Path:
     from models.instruct.data import build_dataset, build_shared_dataset
 
     if args.humanml3d is not None:
+        if args.mirror:
+            raise ValueError("--mirror applies to the dataset Baton builds; a --humanml3d folder is used as it is "
+                             "(HumanML3D ships its own mirrored M<id> motions)")
         if not args.humanml3d.is_dir():
             raise FileNotFoundError(f"--humanml3d folder not found: {args.humanml3d}")
         return args.humanml3d
     folder = args.output / "dataset"
     if (folder / "all.txt").is_file():
+        index = folder / "index.json"
+        mirrored = index.is_file() and any(m.get("mirror_of") for m in json.loads(index.read_text()).values())
+        if mirrored != args.mirror:
+            raise ValueError(f"{folder} was built {'with' if mirrored else 'without'} mirrored clips but "
+                             f"--mirror was {'not ' if mirrored else ''}given; use another -o or remove that folder")
         log.info("reusing the dataset in %s", folder)
         return folder
     if args.library is not None:

@@ -21,8 +21,8 @@ generator: their test clips stay ``test``, their other clips go to ``val`` (unus
 phrasings*: a caption whose SHA-1 is 0 mod 4 is only ever given to test / val clips, the others only to train
 clips, so test prompts are phrasings the generator never saw.
 
-*Mirroring* (HumanML3D's augmentation, ``M<id>`` files): every train clip is also written left-right mirrored
-(:func:`mirror_joints`: x negated, left and right joints swapped) with its captions' sides swapped
+*Mirroring* (HumanML3D's augmentation, ``M<id>`` files; opt-in, ``mirror=True``): every train clip is also written
+left-right mirrored (:func:`mirror_joints`: x negated, left and right joints swapped) with its captions' sides swapped
 (:func:`mirror_sides`) and its content label mirrored (``walk-turn-left`` -> ``walk-turn-right``), doubling the
 train split. A mirror that would land in a held-out content x style pair, or whose caption would be a held-out
 phrasing, is not written. Test and val clips are never mirrored, so the evaluation split is unchanged.
@@ -264,7 +264,7 @@ def build_dataset(
     captions_per_clip: int = 12,
     kit_annotations: Path | None = None,
     reuse_existing: bool = False,
-    mirror: bool = True,
+    mirror: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Write a HumanML3D-layout folder from ``clips`` (module docstring). Existing files of the same id are
@@ -346,7 +346,7 @@ def build_dataset(
 
 
 def build_shared_dataset(data_dir: Path, output: Path, *, sources: Sequence[str] = ("bandai1", "bandai2", "cmu131"),
-                         captions_per_clip: int = 12, mirror: bool = True,
+                         captions_per_clip: int = 12, mirror: bool = False,
                          progress: Progress | None = None) -> dict:  # fmt: skip
     """:func:`build_dataset` over the shared data (Bandai Namco 1 + 2, CMU 131; KIT-ML texts for variety)."""
     data_dir = Path(data_dir)

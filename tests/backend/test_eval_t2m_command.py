@@ -29,7 +29,7 @@ def dataset(shared_data, tmp_path_factory):
         clip.split = split
         clips.append(clip)
     out = tmp_path_factory.mktemp("t2m_eval") / "dataset"
-    report = build_dataset(clips, out, captions_per_clip=4, mirror=False)
+    report = build_dataset(clips, out, captions_per_clip=4)
     assert report["splits"] == {"train": 2, "val": 2, "test": 1}, report
     return out
 

@@ -46,3 +46,17 @@ def test_train_t2m_bad_arguments(tmp_path, capsys):
         assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--content-balance", bad]) == 1
         assert "--content-balance" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_train_t2m_mirror_flag_is_checked(shared_data, tmp_path, capsys):
+    """--mirror only applies to a dataset Baton builds; a run folder built one way is not silently reused the other."""
+    assert main(["train", "t2m", "--humanml3d", str(shared_data / "humanml3d_sample"), "-o", str(tmp_path / "r"),
+                 "--mirror"]) == 1  # fmt: skip
+    assert "--mirror applies to the dataset Baton builds" in capsys.readouterr().err
+    dataset = tmp_path / "run" / "dataset"
+    dataset.mkdir(parents=True)
+    (dataset / "all.txt").write_text("a\n")
+    (dataset / "index.json").write_text(json.dumps({"a": {"split": "train"}}))
+    assert main(["train", "t2m", "-o", str(tmp_path / "run"), "--mirror", "--stages", "mask"]) == 1
+    assert "built without mirrored clips but --mirror was given" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "mask.pt").exists()

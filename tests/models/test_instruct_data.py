@@ -41,7 +41,7 @@ def built(shared_data, tmp_path_factory):
     clips.append(SourceClip(first.stem, "cmu131", lambda: load_bvh(first), captions=["a person walks and stops"]))
     out = tmp_path_factory.mktemp("t2m") / "dataset"
     kit = shared_data / "tmr_text_motion_annotations" / "kitml" / "annotations.json"
-    report = build_dataset(clips, out, captions_per_clip=8, kit_annotations=kit)
+    report = build_dataset(clips, out, captions_per_clip=8, kit_annotations=kit, mirror=True)
     report["source_frames"] = load_bvh(folder / f"{names[0]}.bvh").num_frames
     return out, report
 
