@@ -6,6 +6,9 @@ space, cropped to the same duration). Metrics per row: FID against the ground tr
 of 32), MM-Dist, Diversity, MultiModality (generated only), content accuracy (the judge's nearest content prototype
 = the prompt's content), foot skate (cm/frame in contact) and jitter (m/s²). Test prompts are held-out phrasings; the
 test clips are the retrieval split's test clips, so a judge trained by ``baton train retrieval`` never saw them.
+``prompt_following`` is judge-free: per action of :data:`models.instruct.rules.ACTIONS` (hand-written prompts, four
+phrasings each), the share of 4 s samples that obey the action's physical rule (:func:`~models.instruct.rules.
+prompt_following`).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from models.instruct import evaluation as ev
     from models.instruct import load_text_to_motion
     from models.instruct.data import load_dataset
+    from models.instruct.rules import prompt_following
     from models.motion.humanml3d import features_to_joints
     from models.motion.motion import Motion
     from models.motion.skeleton import get_skeleton
@@ -149,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
                                      samples=args.mm_samples, guidance=args.guidance, steps=args.steps)  # fmt: skip
         groups.append(judge.embed_motion(samples))
     gen_row["MultiModality"] = round(ev.multimodality(groups, seed=args.seed), 4)
+    following = prompt_following(generator, seed=args.seed, guidance=args.guidance, steps=args.steps)
     base_row["MultiModality"] = 0.0  # a retrieval returns the same clip for a prompt
 
     report = {
@@ -156,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         "weights": str(generator.run_dir), "split": args.split, "guidance": args.guidance, "steps": args.steps,
         "seed": args.seed,
         "rows": {"ground_truth": gt_row, "generated": gen_row, "retrieval_baseline": base_row},
+        "prompt_following": following,
         "ratios": {
             "R_precision_top3_vs_ground_truth": round(gen_row["R_precision"]["top3"]
                                                       / max(1e-9, gt_row["R_precision"]["top3"]), 4),
@@ -170,4 +176,5 @@ def run(args: argparse.Namespace) -> int:
         for name, row in report["rows"].items():
             print(f"{name:20s} FID {row['FID']:.3f}  R@3 {row['R_precision']['top3']:.1f}%  "
                   f"content {row.get('content_accuracy', float('nan')):.1f}%  skate {row['foot_skate_cm']:.2f} cm")
+        print("prompt following " + "  ".join(f"{k} {v:.2f}" for k, v in following.items()))
     return 0
