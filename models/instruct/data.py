@@ -34,7 +34,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 from models.motion.humanml3d import T2M, features_to_joints, joints_to_features
 from models.motion.motion import Motion
 from models.progress import Progress
+from models.retrieval.captions import mirror_sides, mirrored_content
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,6 @@ HELD_OUT_PAIRS = frozenset({
 })  # fmt: skip
 #: smpl22 joint each joint becomes under a left-right mirror (HumanML3D's ``l_idx1``/``r_idx1`` swaps, all chains).
 SMPL22_MIRROR = (0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20)
-_SIDE_WORDS = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise",
-               "anticlockwise": "clockwise", "counter-clockwise": "clockwise", "anti-clockwise": "clockwise"}
-_SIDES = re.compile(r"\b(counter-?clockwise|anti-?clockwise|clockwise|left|right)(wards?|most)?\b", re.IGNORECASE)
 #: HumanML3D's ``feat_bias``: the root and foot-contact groups' std is divided by it (weights them up 5x).
 FEAT_BIAS = 5.0
 MIN_FRAMES = 24  # 1.2 s at 20 fps: shorter clips are skipped
@@ -93,26 +90,6 @@ def is_held_out_phrasing(text: str) -> bool:
     return int(hashlib.sha1(text.strip().lower().encode()).hexdigest(), 16) % 4 == 0
 
 
-def mirror_sides(text: str) -> str | None:
-    """``text`` with left / right (also leftwards, rightmost, ...) and clockwise / counterclockwise swapped, keeping
-    capitals, or ``None`` when it names no side.
-
-    Used for the captions of mirrored clips and, by the generator, as the negative branch of classifier-free guidance
-    for base tokens (``logits = mirrored + g (cond - mirrored)``): MiniLM embeddings of "... the right hand" and
-    "... the left hand" are nearly identical (cosine ~0.97), and guiding away from the mirrored prompt makes the side
-    explicit.
-    """
-    if not _SIDES.search(text):
-        return None
-
-    def swap(match: re.Match) -> str:
-        word = match.group(1)
-        new = _SIDE_WORDS[word.lower()]
-        return (new.capitalize() if word[0].isupper() else new) + (match.group(2) or "")
-
-    return _SIDES.sub(swap, text)
-
-
 def mirror_joints(joints: np.ndarray) -> np.ndarray:
     """Left-right mirror of ``(T, 22, 3)`` smpl22 positions (+X is the subject's left): x negated, left and right
     joints swapped (:data:`SMPL22_MIRROR`). Returns a new float32 array. Raises ``ValueError`` for another shape."""
@@ -132,15 +109,10 @@ def mirror_features(features: np.ndarray) -> np.ndarray:
     return joints_to_features(joints, FPS)
 
 
-def mirror_content(content: str | None) -> str | None:
-    """The content label of the mirrored motion (``raise-up-left-hand`` -> ``raise-up-right-hand``)."""
-    return None if content is None else (mirror_sides(content) or content)
-
-
 def mirrored_entry(cid: str, meta: dict, features: np.ndarray, captions: Sequence[str]):
     """``(id, meta, features, captions)`` of the mirror of train clip ``cid``, or ``None`` when it must not be
     written: its content x style pair is held out, or none of its captions is a train phrasing."""
-    content = mirror_content(meta.get("content"))
+    content = mirrored_content(meta.get("content"))
     if (content, meta.get("style")) in HELD_OUT_PAIRS:
         return None
     mirrored = [mirror_sides(c) or c for c in captions]

@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.instruct.data import mirror_sides
 from models.instruct.networks import load_network
 from models.motion.humanml3d import features_to_joints
 from models.motion.motion import Motion
 from models.motion.skeleton import get_skeleton
 from models.progress import Progress
+from models.retrieval.captions import mirror_sides
 
 #: Longest motion :meth:`TextToMotion.generate` makes (seconds): 5 minutes.
 MAX_SECONDS = 300.0

@@ -117,6 +117,36 @@ _IRREGULAR_THIRD = {"go": "goes", "do": "does", "have": "has"}
 _DOUBLE_FINAL = {"run", "jog", "step", "stop", "hop", "put", "cut", "get"}
 
 
+_SIDE_WORDS = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise",
+               "anticlockwise": "clockwise", "counter-clockwise": "clockwise", "anti-clockwise": "clockwise"}
+_SIDES = re.compile(r"\b(counter-?clockwise|anti-?clockwise|clockwise|left|right)(wards?|most)?\b", re.IGNORECASE)
+
+
+def mirror_sides(text: str) -> str | None:
+    """``text`` with left / right (also leftwards, rightmost, ...) and clockwise / counterclockwise swapped, keeping
+    capitals, or ``None`` when it names no side.
+
+    Used for the captions of mirrored clips and, by the generator, as the negative branch of classifier-free guidance
+    for base tokens (``logits = mirrored + g (cond - mirrored)``): MiniLM embeddings of "... the right hand" and
+    "... the left hand" are nearly identical (cosine ~0.97), and guiding away from the mirrored prompt makes the side
+    explicit.
+    """
+    if not _SIDES.search(text):
+        return None
+
+    def swap(match: re.Match) -> str:
+        word = match.group(1)
+        new = _SIDE_WORDS[word.lower()]
+        return (new.capitalize() if word[0].isupper() else new) + (match.group(2) or "")
+
+    return _SIDES.sub(swap, text)
+
+
+def mirrored_content(content: str | None) -> str | None:
+    """The content label of the left/right mirror image (``wave-left-hand`` <-> ``wave-right-hand``)."""
+    return None if content is None else (mirror_sides(content) or content)
+
+
 def third_person(phrase: str) -> str:
     """``"walk forward"`` -> ``"walks forward"`` (first word conjugated; ``their`` kept)."""
     verb, _, rest = phrase.partition(" ")

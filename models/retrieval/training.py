@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from models.progress import Progress
-from models.retrieval.captions import caption_pool, mine_kit_texts
+from models.retrieval.captions import caption_pool, mine_kit_texts, mirrored_content
 from models.retrieval.datasets import Clip, default_cache_dir, load_clips
 from models.retrieval.features import mirror_points, tmr_frames
 from models.retrieval.losses import info_nce, negative_filter_mask
@@ -34,14 +34,6 @@ from models.retrieval.model import RetrievalConfig, RetrievalModel
 log = logging.getLogger(__name__)
 
 KIT_ANNOTATIONS = Path("tmr_text_motion_annotations") / "kitml" / "annotations.json"
-
-
-def mirrored_content(content: str | None) -> str | None:
-    """The content label of the left/right mirror image (``wave-left-hand`` <-> ``wave-right-hand``)."""
-    if content is None:
-        return None
-    swapped = content.replace("left", "\0").replace("right", "left").replace("\0", "right")
-    return swapped
 
 
 class CaptionBank:

@@ -255,7 +255,8 @@ def train_trimodal(model: RetrievalModel, clips: list, items: list[VideoItem], b
     Raises:
         ValueError: no training items with a video, too few clips, or bad settings.
     """
-    from models.retrieval.training import mirrored_content, warmup_cosine
+    from models.retrieval.captions import mirrored_content
+    from models.retrieval.training import warmup_cosine
 
     if steps < 1 or not math.isfinite(video_weight) or video_weight < 0:
         raise ValueError(f"need steps >= 1 and video_weight >= 0, got {steps} and {video_weight}")

@@ -18,14 +18,13 @@ from models.instruct.data import (
     is_held_out_phrasing,
     load_dataset,
     mean_std,
-    mirror_content,
     mirror_joints,
-    mirror_sides,
     mirrored_entry,
     read_texts,
 )
 from models.motion.bvh import load_bvh
 from models.motion.humanml3d import features_to_joints
+from models.retrieval.captions import mirror_sides, mirrored_content
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_mirror_rules():
     assert mirror_sides("walks leftwards, then rightward") == "walks rightwards, then leftward"
     assert mirror_sides("spins counter-clockwise, then clockwise") == "spins clockwise, then counterclockwise"
     assert mirror_sides("a person walks forward") is None and mirror_sides("he is outright bright") is None
-    assert mirror_content("walk-turn-left") == "walk-turn-right" and mirror_content("bow") == "bow"
+    assert mirrored_content("walk-turn-left") == "walk-turn-right" and mirrored_content("bow") == "bow"
     joints = np.random.default_rng(0).normal(size=(5, 22, 3)).astype(np.float32)
     np.testing.assert_array_equal(mirror_joints(mirror_joints(joints)), joints)
     assert mirror_joints(joints)[2, 21, 0] == -joints[2, 20, 0]  # the left wrist lands on the right, x negated

@@ -17,13 +17,14 @@ from models.retrieval.captions import (
     canonical_caption,
     caption_pool,
     mine_kit_texts,
+    mirrored_content,
 )
 from models.retrieval.datasets import assign_split, bandai_labels, load_clips
 from models.retrieval.encoders import PatchConfig, TMRConfig
 from models.retrieval.evaluation import evaluate, hit_rates
 from models.retrieval.freeform_queries import CONTENT_QUERIES
 from models.retrieval.model import RetrievalConfig, RetrievalModel, TrainingConfig
-from models.retrieval.training import mirrored_content, train_retrieval
+from models.retrieval.training import train_retrieval
 
 
 def _config(steps: int) -> RetrievalConfig:
