@@ -29,11 +29,13 @@ def facing_yaw(p: np.ndarray) -> np.ndarray:
 
 
 def forward_dirs(p: np.ndarray) -> np.ndarray:
+    """Unit facing direction ``(T, 3)`` in the x/z plane (from :func:`facing_yaw`)."""
     yaw = facing_yaw(p)
     return np.stack([np.sin(yaw), np.zeros_like(yaw), np.cos(yaw)], axis=1)
 
 
 def travel(p: np.ndarray) -> float:
+    """Horizontal distance (metres) from the first to the last pelvis position."""
     return float(np.linalg.norm(p[-1, PELVIS, [0, 2]] - p[0, PELVIS, [0, 2]]))
 
 
@@ -54,38 +56,46 @@ def swings(signal: np.ndarray, min_range: float) -> int:
 
 
 def waves_right_hand(p: np.ndarray) -> bool:
+    """The right wrist is above the shoulder in >= 25 % of the frames and swings sideways (>= 2 direction changes of
+    at least 4 cm) while it is."""
     above = p[:, R_WRIST, 1] > p[:, R_SHOULDER, 1]
     lateral = p[above, R_WRIST, 0] - p[above, R_SHOULDER, 0] if above.sum() > 5 else np.zeros(2)
     return bool(above.mean() >= 0.25 and swings(lateral, 0.04) >= 2)
 
 
 def walks(p: np.ndarray, fps: float, low: float, high: float) -> bool:
+    """Mean horizontal pelvis speed (start to end, m/s) is within ``[low, high]``."""
     speed = travel(p) / (len(p) / fps)
     return bool(low <= speed <= high)
 
 
 def raises_right_arm_only(p: np.ndarray) -> bool:
+    """The right wrist is above the head in >= 20 % of the frames, the left one in < 5 %."""
     right_up = (p[:, R_WRIST, 1] > p[:, HEAD, 1]).mean()
     left_up = (p[:, L_WRIST, 1] > p[:, HEAD, 1]).mean()
     return bool(right_up >= 0.2 and left_up < 0.05)
 
 
 def raises_both_arms(p: np.ndarray) -> bool:
+    """Both wrists are above the head together in >= 20 % of the frames."""
     both = (p[:, R_WRIST, 1] > p[:, HEAD, 1]) & (p[:, L_WRIST, 1] > p[:, HEAD, 1])
     return bool(both.mean() >= 0.2)
 
 
 def bows(p: np.ndarray) -> bool:
+    """The head drops >= 15 cm below its first height while the body travels < 0.8 m."""
     drop = p[0, HEAD, 1] - p[:, HEAD, 1].min()
     return bool(drop >= 0.15 and travel(p) < 0.8)
 
 
 def kicks(p: np.ndarray) -> bool:
+    """An ankle rises >= 30 cm above its own lowest height."""
     lift = p[:, [L_ANKLE, R_ANKLE], 1] - p[:, [L_ANKLE, R_ANKLE], 1].min(0)
     return bool(lift.max() >= 0.3)
 
 
 def punches(p: np.ndarray) -> bool:
+    """A wrist near shoulder height (within 30 cm) reaches >= 40 cm ahead of the pelvis along the facing direction."""
     forward = forward_dirs(p)
     reach = np.einsum("tjc,tc->tj", p[:, [L_WRIST, R_WRIST]] - p[:, [PELVIS]], forward)
     at_shoulder = np.abs(p[:, [L_WRIST, R_WRIST], 1] - p[:, [R_SHOULDER], 1]) < 0.3
@@ -98,7 +108,10 @@ def mirrored(rule: Callable[[np.ndarray], bool]) -> Callable[[np.ndarray], bool]
 
 
 def turns(p: np.ndarray, sign: float) -> bool:
-    return bool(sign * (facing_yaw(p)[-1] - facing_yaw(p)[0]) > 0.5)
+    """The heading changes by > 0.5 rad from the first to the last frame, to the left for ``sign`` +1, to the right
+    for -1."""
+    yaw = facing_yaw(p)
+    return bool(sign * (yaw[-1] - yaw[0]) > 0.5)
 
 
 #: Per action: prompts phrased unlike the training captions (the first one is the single prompt the test checked
@@ -135,7 +148,6 @@ ACTIONS = {
     "punch": (["a boxer throws a punch with the fist", "a person punches", "someone throws a punch",
                "a man punches forward with his fist"], punches),
 }  # fmt: skip
-
 
 
 def follow_rate(generator, prompts: list[str], rule: Callable[[np.ndarray], bool], *, seconds: float = 4.0,
