@@ -1,7 +1,9 @@
 """Conductor metrics for generated performances of one or more audio files, as one JSON object.
 
 For each file: the front end's ``meter`` and ``tempo_bpm``; ``bc_seconds``, ``bc_seed``, ``jitter`` (always);
-``fgd``, ``diversity`` and ``sync`` when an M2S-Net is available (``--m2snet`` or imported weights); ``mse``,
+``fgd``, ``diversity``, ``sync``, ``sync_control`` and ``sync_gain`` when an M2S-Net is available (``--m2snet`` or
+imported weights; the control is the sync of the motion shifted against its music, the gain their difference);
+``mse``,
 ``fgd``, ``sce``, ``rde`` against a reference motion: ``--reference m2sgan`` (default when M2S-GAN weights exist:
 VirtualConductor's generator, trained on real ConductorMotion100 conductors, at seed 12345 — a proxy for real data,
 which is not available here), one motion file per audio (``.npz`` / CM100 ``motion.npy``), or ``none``. ``mean``
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-KEYS = ("bc_seconds", "bc_seed", "fgd", "diversity", "mse", "sce", "rde", "jitter", "sync")
+KEYS = ("bc_seconds", "bc_seed", "fgd", "diversity", "mse", "sce", "rde", "jitter", "sync", "sync_control",
+        "sync_gain")
 REFERENCE_SEED = 12345
 
 

@@ -12,6 +12,12 @@
 - **RDE** (rhythm density error, VirtualConductor): Welch power spectra (fs = 30 Hz) averaged over the 26
   coordinate channels; ``log(1e7·mean((P_ref - P_gen)²) + 1)`` over frequency bins 6..25 (0.7-3 Hz).
 - **Jitter**: mean joint acceleration magnitude, image units / s² (second differences × fps²).
+- **Sync** (VirtualConductor's M2S-Net as a judge): mean per-frame probability that music and motion belong
+  together. **Sync control**: the same score with the motion circularly shifted against its music by 1/4, 1/2 and
+  3/4 of the piece (mean of the three), and **sync gain** = sync − sync control. M2S-Net scores how much a motion
+  looks like real conducting as well as whether it follows *this* music (the official M2S-GAN's motion scores 0.50
+  on average against the wrong part of its music, docs/conductor.md), so the gain is the part of the score that
+  depends on the music.
 """
 
 from __future__ import annotations
@@ -132,6 +138,20 @@ def sync_score(m2snet, mel: np.ndarray, positions: np.ndarray) -> float:
     return float(prob.mean())
 
 
+#: Circular shifts of the motion against its music for :func:`sync_control`, as fractions of the piece.
+CONTROL_SHIFTS = (0.25, 0.5, 0.75)
+
+
+def sync_control(m2snet, mel: np.ndarray, positions: np.ndarray) -> float:
+    """:func:`sync_score` of ``positions`` (T, 13, 2) circularly shifted against ``mel`` (3T, 128) by each of
+    :data:`CONTROL_SHIFTS` of its length, averaged: what M2S-Net gives this motion for music it does not follow.
+    ``sync_score - sync_control`` is the music-dependent part of the score (module docstring)."""
+    frames = min(positions.shape[0], mel.shape[0] // 3)
+    moved = np.asarray(positions[:frames])
+    return float(np.mean([sync_score(m2snet, mel, np.roll(moved, int(round(frames * s)), axis=0))
+                          for s in CONTROL_SHIFTS]))  # fmt: skip
+
+
 def window_split(array: np.ndarray, window: int) -> list[np.ndarray]:
     """Non-overlapping windows of ``window`` frames (the remainder is dropped)."""
     return [array[i : i + window] for i in range(0, array.shape[0] - window + 1, window)]
@@ -150,13 +170,14 @@ def evaluate_motion(positions: np.ndarray, *, beat_times: np.ndarray, mel: np.nd
         m2snet: optional loaded :class:`models.conductor.m2s.M2SNet` for FGD, diversity and sync (else None).
 
     Returns:
-        ``{"bc_seconds", "bc_seed", "jitter", "mse", "fgd", "diversity", "sce", "rde", "sync"}``.
+        ``{"bc_seconds", "bc_seed", "jitter", "mse", "fgd", "diversity", "sce", "rde", "sync", "sync_control",
+        "sync_gain"}`` (``None`` where the input it needs was not given).
     """
     positions = _check(positions)
     result: dict[str, float | None] = {
         "bc_seconds": bc_seconds(beat_times, positions, fps), "bc_seed": bc_seed(mel, positions),
         "jitter": jitter(positions, fps), "mse": None, "fgd": None, "diversity": None, "sce": None, "rde": None,
-        "sync": None,
+        "sync": None, "sync_control": None, "sync_gain": None,
     }  # fmt: skip
     if reference is not None:
         result["mse"] = mse(positions, reference)
@@ -167,6 +188,8 @@ def evaluate_motion(positions: np.ndarray, *, beat_times: np.ndarray, mel: np.nd
         windows = window_split(feats, int(diversity_window_s * fps))
         result["diversity"] = diversity(windows) if len(windows) >= 2 else None
         result["sync"] = sync_score(m2snet, mel, positions)
+        result["sync_control"] = sync_control(m2snet, mel, positions)
+        result["sync_gain"] = result["sync"] - result["sync_control"]
         if reference is not None:
             result["fgd"] = frechet_distance(feats, motion_features(m2snet, _check(reference, "reference")))
     return result

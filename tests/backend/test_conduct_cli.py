@@ -145,7 +145,8 @@ def test_eval_conductor_json(clip, tmp_path, checkpoints, capsys):
             "--m2sgan", str(gan), "--json"]  # fmt: skip
     assert main(argv) == 0
     report = _json(capsys)
-    keys = {"bc_seconds", "bc_seed", "fgd", "diversity", "mse", "sce", "rde", "jitter", "sync"}
+    keys = {"bc_seconds", "bc_seed", "fgd", "diversity", "mse", "sce", "rde", "jitter", "sync", "sync_control",
+            "sync_gain"}
     assert report["model"] == "procedural" and report["reference"].startswith("m2sgan")
     assert len(report["files"]) == 2 and set(report["mean"]) == keys
     for entry in report["files"]:

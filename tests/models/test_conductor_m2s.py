@@ -19,6 +19,7 @@ from models.conductor.virtualconductor import (
     load_m2snet,
 )
 from models.metrics.beats import bc_seconds
+from models.metrics.conductor import evaluate_motion, sync_score
 
 BRAHMS = "librosa_example_audio/Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"
 
@@ -120,3 +121,21 @@ def test_m2snet_prefers_matched_music_and_motion(checkpoints, brahms, shuffled_m
         matched = net(torch.from_numpy(brahms.mel)[None], motion).mean()
         mismatched = [net(torch.from_numpy(mel)[None], motion).mean() for mel in shuffled_mels]
     assert matched > max(mismatched) + 0.1
+
+
+def test_sync_control_separates_following_this_music_from_looking_like_conducting(checkpoints, brahms):
+    """M2S-Net also rates a motion for looking like real conducting, whatever the music: the control (the motion
+    shifted against its music) measures that part, the gain the part that follows the music."""
+    net = load_m2snet(checkpoints[0])
+    motion = generate(brahms, "m2sgan", seed=0, checkpoint=str(checkpoints[1])).positions
+    values = evaluate_motion(motion, beat_times=brahms.beat_times, mel=brahms.mel, m2snet=net)
+    frames = len(motion)
+    shifted = [sync_score(net, brahms.mel, np.roll(motion, round(frames * s), axis=0)) for s in (0.25, 0.5, 0.75)]
+    assert values["sync_control"] == pytest.approx(np.mean(shifted), abs=1e-6)
+    assert values["sync_gain"] == pytest.approx(values["sync"] - values["sync_control"])
+    assert values["sync_control"] > 0.15  # shifted, it still looks like conducting to M2S-Net (measured 0.31)
+    assert values["sync_gain"] > 0.2  # ... but much less so than with its own music (measured 0.84 - 0.31)
+    # A motion that cannot follow the music (a held pose) gains nothing from its own music.
+    still = np.repeat(motion.mean(axis=0, keepdims=True), frames, axis=0)
+    held = evaluate_motion(still, beat_times=brahms.beat_times, mel=brahms.mel, m2snet=net)
+    assert held["sync_gain"] == pytest.approx(0.0, abs=1e-6)

@@ -102,6 +102,7 @@ def test_evaluate_motion_keys():
     motion = _bouncing(450, 15)
     mel = np.random.default_rng(0).random((1350, 128)).astype(np.float32)
     values = evaluate_motion(motion, beat_times=np.arange(15, 440, 15) / 30.0, mel=mel, reference=None)
-    assert set(values) == {"bc_seconds", "bc_seed", "jitter", "mse", "fgd", "diversity", "sce", "rde", "sync"}
+    assert set(values) == {"bc_seconds", "bc_seed", "jitter", "mse", "fgd", "diversity", "sce", "rde", "sync",
+                           "sync_control", "sync_gain"}
     assert values["bc_seconds"] == pytest.approx(1.0)
     assert values["fgd"] is None and values["mse"] is None
