@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-balance", type=float, default=None,
                         help="draw transformer windows with probability ~ content size ** -B (0 = uniform, "
                              "1 = every content equally; default 0)")
+    parser.add_argument("--vq-content-balance", type=float, default=None,
+                        help="draw RVQ-VAE windows with probability ~ content frames ** -B (0 = every frame "
+                             "equally, 1 = every content equally; default 0)")
     parser.add_argument("--mirror", action="store_true",
                         help="also write every train clip left-right mirrored into the built dataset (HumanML3D's "
                              "augmentation; sides swapped in captions and content labels)")
@@ -72,6 +75,11 @@ def build_config(args: argparse.Namespace):
         if not 0.0 <= balance <= 1.0:
             raise ValueError(f"--content-balance must be a number in [0, 1], got {balance}")
         cfg.content_balance = float(balance)
+    vq_balance = getattr(args, "vq_content_balance", None)
+    if vq_balance is not None:
+        if not 0.0 <= vq_balance <= 1.0:
+            raise ValueError(f"--vq-content-balance must be a number in [0, 1], got {vq_balance}")
+        cfg.vq_content_balance = float(vq_balance)
     cfg.seed, cfg.device = args.seed, args.device
     return TrainConfig.from_dict(cfg.to_dict())
 

@@ -77,6 +77,11 @@ class TrainConfig:
     #: content in proportion to the square root of its size (bow, 13 clips, from 0.6 % to 2 % of the draws); 1 =
     #: every content equally often.
     content_balance: float = 0.0
+    #: the same balancing for the RVQ-VAE's training windows: a window of content c is drawn with probability
+    #: proportional to ``F_c ** -vq_content_balance`` (``F_c`` = train frames of content c; 0 = every train frame
+    #: equally, the MoMask draw). A tokenizer that rarely sees a bow cannot reconstruct one, and the transformers
+    #: can only generate what the tokenizer reconstructs.
+    vq_content_balance: float = 0.0
     mask_steps: int = 1500
     residual_steps: int = 1000
     transformer_batch: int = 32
@@ -99,8 +104,9 @@ class TrainConfig:
         self.transformer.max_tokens = self.length.max_tokens = self.max_frames // self.vq.downsample
         if not self.vq_heading_weight >= 0.0:  # also refuses NaN
             raise ValueError(f"vq_heading_weight must be a number >= 0, got {self.vq_heading_weight}")
-        if not 0.0 <= self.content_balance <= 1.0:
-            raise ValueError(f"content_balance must be in [0, 1], got {self.content_balance}")
+        for name in ("content_balance", "vq_content_balance"):
+            if not 0.0 <= getattr(self, name) <= 1.0:  # also refuses NaN
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("vq_steps", "mask_steps", "residual_steps", "length_steps", "vq_batch", "transformer_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -212,12 +218,12 @@ def train_vq(data: T2MData, cfg: TrainConfig, run_dir: Path, progress: Progress 
     torch.manual_seed(cfg.seed + rank)
     random.seed(cfg.seed + rank)
     vq = RVQVAE(cfg.vq)
-    normed = [torch.from_numpy(data.normalise(data.features[i])) for i in data.splits["train"]]
-    normed = [x for x in normed if x.shape[0] >= cfg.vq_window]
-    if not normed:
+    ids = [i for i in data.splits["train"] if data.features[i].shape[0] >= cfg.vq_window]
+    if not ids:
         raise ValueError(f"no train motion has {cfg.vq_window} frames (the RVQ-VAE window)")
-    weights = np.array([x.shape[0] for x in normed], dtype=np.float64)
-    weights /= weights.sum()
+    normed = [torch.from_numpy(data.normalise(data.features[i])) for i in ids]
+    weights = clip_weights([x.shape[0] for x in normed], [data.index.get(i, {}).get("content") for i in ids],
+                           cfg.vq_content_balance)  # fmt: skip
     rng = np.random.default_rng(cfg.seed + rank)
     ric = slice(4, 4 + 21 * 3)
     yaw_mean, yaw_std = float(data.mean[0]), float(data.std[0])
@@ -282,6 +288,23 @@ def window_weights(groups: list[object], balance: float) -> np.ndarray:
     for g in groups:
         counts[g] = counts.get(g, 0) + 1
     w = np.array([counts[g] ** -balance for g in groups], dtype=np.float64)
+    return w / w.sum()
+
+
+def clip_weights(frames: list[int], groups: list[object], balance: float) -> np.ndarray:
+    """Draw probabilities ``(N,) float64`` (sum 1) of ``N`` training clips of ``frames`` frames each whose content
+    labels are ``groups``, for windows drawn uniformly over frames within a content: clip k is drawn with
+    probability proportional to ``frames[k] * F(groups[k]) ** -balance``, ``F(c)`` = frames of content c
+    (0 = every frame equally likely, 1 = every content equally likely; :attr:`TrainConfig.vq_content_balance`).
+    Raises ``ValueError`` for no clips, mismatched lengths or a balance outside [0, 1]."""
+    if not frames or len(frames) != len(groups):
+        raise ValueError(f"need one content label per clip, got {len(frames)} clips and {len(groups)} labels")
+    if not 0.0 <= balance <= 1.0:
+        raise ValueError(f"content balance must be in [0, 1], got {balance}")
+    totals: dict[object, float] = {}
+    for n, g in zip(frames, groups, strict=True):
+        totals[g] = totals.get(g, 0.0) + float(n)
+    w = np.array([n * totals[g] ** -balance for n, g in zip(frames, groups, strict=True)], dtype=np.float64)
     return w / w.sum()
 
 

@@ -45,6 +45,8 @@ def test_train_t2m_bad_arguments(tmp_path, capsys):
     for bad in ("1.5", "nan"):
         assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--content-balance", bad]) == 1
         assert "--content-balance" in capsys.readouterr().err
+        assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-content-balance", bad]) == 1
+        assert "--vq-content-balance" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

@@ -19,7 +19,7 @@ from models.instruct.networks import (
     load_network,
     save_network,
 )
-from models.instruct.train import TrainConfig, train_t2m, window_weights
+from models.instruct.train import TrainConfig, clip_weights, train_t2m, window_weights
 from models.motion.humanml3d import joints_to_features
 from models.progress import Cancelled, Progress
 
@@ -246,3 +246,22 @@ def test_content_balance_draws_rare_contents_more_often():
         TrainConfig(content_balance=-0.1)
     with pytest.raises(ValueError, match="vq_heading_weight"):
         TrainConfig(vq_heading_weight=float("nan"))
+
+
+def test_vq_content_balance_weights_clips_by_frames_and_content():
+    # 9 walk clips of 100 frames, 2 bow clips of 50 and 150 frames: uniform over frames at 0 ...
+    frames, groups = [100] * 9 + [50, 150], ["walk"] * 9 + ["bow"] * 2
+    uniform = clip_weights(frames, groups, 0.0)
+    assert np.allclose(uniform, np.array(frames) / 1100)
+    # ... every content equally at 1 (the 150-frame bow clip three times as often as the 50-frame one)
+    equal = clip_weights(frames, groups, 1.0)
+    assert equal[:9].sum() == pytest.approx(0.5) and equal[9:].sum() == pytest.approx(0.5)
+    assert equal[10] == pytest.approx(3 * equal[9])
+    sqrt = clip_weights(frames, groups, 0.5)
+    assert sqrt[9:].sum() == pytest.approx(np.sqrt(200) / (np.sqrt(200) + np.sqrt(900)))
+    with pytest.raises(ValueError, match="balance"):
+        clip_weights(frames, groups, float("nan"))
+    with pytest.raises(ValueError, match="one content label per clip"):
+        clip_weights(frames, groups[:-1], 0.5)
+    with pytest.raises(ValueError, match="vq_content_balance"):
+        TrainConfig(vq_content_balance=2.0)
