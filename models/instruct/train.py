@@ -282,13 +282,7 @@ def window_weights(groups: list[object], balance: float) -> np.ndarray:
     balance outside [0, 1]."""
     if not groups:
         raise ValueError("no training window to weight")
-    if not 0.0 <= balance <= 1.0:
-        raise ValueError(f"content balance must be in [0, 1], got {balance}")
-    counts: dict[object, int] = {}
-    for g in groups:
-        counts[g] = counts.get(g, 0) + 1
-    w = np.array([counts[g] ** -balance for g in groups], dtype=np.float64)
-    return w / w.sum()
+    return clip_weights([1] * len(groups), groups, balance)  # one "frame" per window: counts of windows
 
 
 def clip_weights(frames: list[int], groups: list[object], balance: float) -> np.ndarray:
