@@ -3,11 +3,10 @@
 For each file: the front end's ``meter`` and ``tempo_bpm``; ``bc_seconds``, ``bc_seed``, ``jitter`` (always);
 ``fgd``, ``diversity``, ``sync``, ``sync_control`` and ``sync_gain`` when an M2S-Net is available (``--m2snet`` or
 imported weights; the control is the sync of the motion shifted against its music, the gain their difference);
-``mse``,
-``fgd``, ``sce``, ``rde`` against a reference motion: ``--reference m2sgan`` (default when M2S-GAN weights exist:
-VirtualConductor's generator, trained on real ConductorMotion100 conductors, at seed 12345 — a proxy for real data,
-which is not available here), one motion file per audio (``.npz`` / CM100 ``motion.npy``), or ``none``. ``mean``
-averages every key over the files.
+``mse``, ``fgd``, ``sce``, ``rde`` against a reference motion: ``--reference m2sgan`` (default when M2S-GAN weights
+exist: VirtualConductor's generator, trained on real ConductorMotion100 conductors, at seed 12345 — a proxy for real
+data, which is not available here), one motion file per audio (``.npz`` / CM100 ``motion.npy``), or ``none``.
+``mean`` averages every key over the files.
 """
 
 from __future__ import annotations

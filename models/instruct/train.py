@@ -4,9 +4,10 @@ Stages, each saved to ``<run_dir>/<stage>.pt`` when done (a finished stage is sk
 again; an unfinished one resumes from ``<run_dir>/checkpoints/<stage>.pt``, written every ``checkpoint_every``
 steps):
 
-1. ``vq`` — RVQ-VAE on random ``vq_window``-frame windows of normalised train features; loss = smooth-L1
-   reconstruction + 0.5 smooth-L1 on the joint-position ("ric") part + commitment (MoMask's recipe) + Baton's
-   heading loss (``vq_heading_weight`` x L1 of the accumulated root yaw, so that turns survive tokenisation).
+1. ``vq`` — RVQ-VAE on random ``vq_window``-frame windows of normalised train features (content-balanced by
+   ``vq_content_balance``); loss = smooth-L1 reconstruction + 0.5 smooth-L1 on the joint-position ("ric") part +
+   commitment (MoMask's recipe) + Baton's heading loss (``vq_heading_weight`` x L1 of the accumulated root yaw, so
+   that turns survive tokenisation).
 2. tokens — every train clip cut into windows of at most ``max_frames`` frames (stride half a window) and encoded
    to ``(L, Q)`` codes with the frozen RVQ-VAE (kept in memory, not saved).
 3. ``mask`` — masked transformer on base codes, a random caption per clip, its frozen MiniLM embedding as the
