@@ -70,16 +70,12 @@ def build_config(args: argparse.Namespace):
         if not heading >= 0:  # also refuses NaN
             raise ValueError(f"--vq-heading-weight must be a number >= 0, got {heading}")
         cfg.vq_heading_weight = float(heading)
-    balance = getattr(args, "content_balance", None)
-    if balance is not None:
-        if not 0.0 <= balance <= 1.0:
-            raise ValueError(f"--content-balance must be a number in [0, 1], got {balance}")
-        cfg.content_balance = float(balance)
-    vq_balance = getattr(args, "vq_content_balance", None)
-    if vq_balance is not None:
-        if not 0.0 <= vq_balance <= 1.0:
-            raise ValueError(f"--vq-content-balance must be a number in [0, 1], got {vq_balance}")
-        cfg.vq_content_balance = float(vq_balance)
+    for name in ("content_balance", "vq_content_balance"):
+        balance = getattr(args, name, None)
+        if balance is not None:
+            if not 0.0 <= balance <= 1.0:  # also refuses NaN
+                raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], got {balance}")
+            setattr(cfg, name, float(balance))
     cfg.seed, cfg.device = args.seed, args.device
     return TrainConfig.from_dict(cfg.to_dict())
 

@@ -15,7 +15,7 @@
 - **Sync** (VirtualConductor's M2S-Net as a judge): mean per-frame probability that music and motion belong
   together. **Sync control**: the same score with the motion circularly shifted against its music by 1/4, 1/2 and
   3/4 of the piece (mean of the three), and **sync gain** = sync − sync control. M2S-Net scores how much a motion
-  looks like real conducting as well as whether it follows *this* music (the official M2S-GAN's motion scores 0.50
+  looks like real conducting as well as whether it follows *this* music (the official M2S-GAN's motion scores 0.45–0.50
   on average against the wrong part of its music, docs/conductor.md), so the gain is the part of the score that
   depends on the music.
 """
