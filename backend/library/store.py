@@ -139,8 +139,9 @@ class Store(ABC):
         """Store ``vectors (N, D) float32`` (unit length) for clips ``ids`` in one transaction (replacing old ones)."""
 
     @abstractmethod
-    def embeddings(self, model_key: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids (N,) int64, vectors (N, D) float32)`` of every clip embedded with ``model_key``, by id."""
+    def embeddings(self, model_key: str, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids (N,) int64, vectors (N, D) float32)`` of every clip embedded with ``model_key`` (only those of
+        ``ids`` when given), by id."""
 
     @abstractmethod
     def search(

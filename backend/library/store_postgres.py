@@ -187,8 +187,13 @@ class PostgresStore(SQLStore):
                 for clip_id, vector in zip(ids, vectors, strict=True):
                     copy.write_row((model_key, int(clip_id), vector))
 
-    def embeddings(self, model_key: str) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._query("SELECT clip_id, embedding FROM embeddings WHERE model = %s ORDER BY clip_id", (model_key,))
+    def embeddings(self, model_key: str, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if ids is None:
+            rows = self._query("SELECT clip_id, embedding FROM embeddings WHERE model = %s ORDER BY clip_id",
+                               (model_key,))  # fmt: skip
+        else:
+            rows = self._query("SELECT clip_id, embedding FROM embeddings WHERE model = %s AND clip_id = ANY(%s) "
+                               "ORDER BY clip_id", (model_key, [int(i) for i in ids]))  # fmt: skip
         dim = self.model_dim(model_key) or 0
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vectors = np.array([np.asarray(r[1].to_numpy() if hasattr(r[1], "to_numpy") else r[1]) for r in rows],

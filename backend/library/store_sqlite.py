@@ -193,8 +193,10 @@ class SQLiteStore(SQLStore):
                 [(model_key, int(i), v.tobytes()) for i, v in zip(ids, vectors, strict=True)],
             )
 
-    def embeddings(self, model_key: str) -> tuple[np.ndarray, np.ndarray]:
-        rows = self._query("SELECT clip_id, vector FROM embeddings WHERE model = ? ORDER BY clip_id", (model_key,))
+    def embeddings(self, model_key: str, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        only = "" if ids is None else f" AND clip_id IN ({', '.join(str(int(i)) for i in ids) or 'NULL'})"
+        rows = self._query(f"SELECT clip_id, vector FROM embeddings WHERE model = ?{only} ORDER BY clip_id",
+                           (model_key,))  # fmt: skip
         dim_rows = self._query("SELECT dim FROM models WHERE key = ?", (model_key,))
         dim = int(dim_rows[0][0]) if dim_rows else 0
         ids = np.array([r[0] for r in rows], dtype=np.int64)

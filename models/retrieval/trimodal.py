@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 SOFT_TARGET_THRESHOLD = 0.8
 #: LAVIMO's weight of the motion reconstruction loss.
 RECONSTRUCTION_WEIGHT = 0.1
-#: Bump when the pose front end or the features change (invalidates the cached video points).
-VIDEO_CACHE_VERSION = 1
+#: Bump when the pose front end or the features change (invalidates the cached video points). 2: the lifted body
+#: is rotated into floor axes by the camera pitch.
+VIDEO_CACHE_VERSION = 2
 
 
 def soft_targets(sentence_embeddings: torch.Tensor, threshold: float = SOFT_TARGET_THRESHOLD) -> torch.Tensor:

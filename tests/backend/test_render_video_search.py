@@ -85,3 +85,31 @@ def test_server_search_video_job(setup):
         assert outside.value.status in (400, 403, 404, 422)
     finally:
         server.stop()
+
+
+def test_video_hits_score_their_mean_cosine_over_the_windows(setup, monkeypatch):
+    """Mean pooling: a clip's score is its mean cosine over the video's windows (not its best window's, which let
+    one window of noisy landmarks decide the ranking), and ``video_start_s`` is the window closest to it."""
+    import numpy as np
+
+    import models.video.pose as pose_module
+    from backend.library import load_embedder, open_library
+    from backend.video_search import run_video_search
+    from tests.models.test_video_pose import _pitched_pose
+
+    walk, still = _pitched_pose(30.0, frames=60, speed=1.0), _pitched_pose(30.0, frames=60, speed=0.0)
+    pose = {k: np.concatenate([walk[k], still[k]]) if np.ndim(walk[k]) else walk[k] for k in walk}
+    monkeypatch.setattr(pose_module, "extract_pose", lambda *args, **kwargs: pose)
+    with open_library(setup["url"], load_embedder(setup["model"])) as library:
+        result = run_video_search({"video_path": str(setup["walk"]), "k": 3, "exact": True}, library)
+        windows = pose_module.pose_to_windows(pose)
+        queries = library.embedder.embed_motion(windows)
+        ids, vectors = library.store.embeddings(library.embedder.model_key)
+    cosines = vectors @ queries.T  # (clips, windows)
+    assert result["query"]["windows"] == len(windows) >= 5
+    expected = sorted(zip(cosines.mean(1), ids.tolist(), strict=True), reverse=True)
+    assert [h["clip_id"] for h in result["hits"]] == [i for _, i in expected]
+    for hit in result["hits"]:
+        row = ids.tolist().index(hit["clip_id"])
+        assert hit["score"] == pytest.approx(cosines[row].mean(), abs=1e-4)
+        assert hit["video_start_s"] == windows[int(np.argmax(cosines[row]))].metadata["start_s"]

@@ -103,6 +103,26 @@ def test_cmu_walks_find_bandai_walks_by_motion(heldout_library, shared_data, no_
     assert contents.count("walk") >= 3, contents
 
 
+@pytest.mark.slow
+def test_the_real_walking_video_finds_a_walk(heldout_library, shared_data, no_user_model):
+    """Issue 14: ../shared/data/intel_sample_videos/one-by-one-person-detection.mp4 (six people, one after another,
+    walk in under a ceiling camera, stand at a table for 10-20 s and leave; 139 s) as a video query against the
+    held-out Bandai clips: a walking clip in the top 5, ahead of any running one. Before the lifted bodies were
+    stood upright (MediaPipe's landmarks lean with the camera) and the windows mean-pooled, 7 of the top 8 were runs
+    (first walk at rank 13). Measured now: guide, bow, walk-right, bow, dash; the first plain walk is 10th here and
+    5th in the full default library (docs/video-search.md)."""
+    from backend.video_search import run_video_search
+
+    video = shared_data / "intel_sample_videos" / "one-by-one-person-detection.mp4"
+    with open_library(heldout_library, create=False) as library:
+        result = run_video_search({"video_path": str(video), "k": 10}, library)
+    contents = [content_of(hit["name"]) for hit in result["hits"]]
+    walking = [i for i, c in enumerate(contents) if c.startswith("walk")]
+    running = [i for i, c in enumerate(contents) if c in ("run", "dash")] or [len(contents)]
+    assert result["query"]["windows"] >= 60, result["query"]
+    assert walking and walking[0] < 5 and walking[0] < running[0], contents
+
+
 def test_search_command_uses_the_shipped_weights(heldout_library, no_user_model):
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "BATON_LIBRARY": heldout_library}
     done = subprocess.run([sys.executable, "-m", "backend.cli", "search", "a person waves", "-k", "5", "--json"],
