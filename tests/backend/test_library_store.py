@@ -114,6 +114,10 @@ def test_embeddings_round_trip_per_model(library_url, small_bvh_tree, feature_em
         assert library.store.ids_missing_embedding(feature_embedder.model_key) == []
         assert library.store.ids_missing_embedding("other@2") == ids.tolist()
         assert library.stats()["embeddings"] == {feature_embedder.model_key: {"dim": 96, "clips": 3}}
+        some, some_vectors = library.store.embeddings(feature_embedder.model_key, [int(ids[2]), int(ids[0]), 10**9])
+        assert some.tolist() == [ids[0], ids[2]]  # by id; unknown ids are skipped
+        np.testing.assert_array_equal(some_vectors, vectors[[0, 2]])
+        assert library.store.embeddings(feature_embedder.model_key, [])[0].tolist() == []
 
 
 def test_open_library_urls(tmp_path, monkeypatch):
