@@ -53,7 +53,7 @@ SOFT_TARGET_THRESHOLD = 0.8
 #: LAVIMO's weight of the motion reconstruction loss.
 RECONSTRUCTION_WEIGHT = 0.1
 #: Bump when the pose front end or the features change (invalidates the cached video points). 2: the lifted body
-#: is rotated into floor axes by the camera pitch.
+#: is stood upright and frames without the whole body are levelled.
 VIDEO_CACHE_VERSION = 2
 
 

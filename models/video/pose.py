@@ -263,6 +263,7 @@ class _SegmentView(NamedTuple):
     scale: np.ndarray  # (T,) depth = scale * foreshortening(pitch): focal * visible metric length / its image length
     good: np.ndarray  # (T,) bool: frames whose depth is measured (the rest are interpolated)
     fixed: np.ndarray | None  # (T,) depth to use whatever the pitch, when no whole segment is ever in view
+    whole: np.ndarray  # (T,) bool: frames with every depth segment (torso sides, thighs, shins) usable
 
 
 def _segment_view(world: np.ndarray, image: np.ndarray, visibility: np.ndarray | None, aspect: float,
@@ -290,7 +291,7 @@ def _segment_view(world: np.ndarray, image: np.ndarray, visibility: np.ndarray |
     if not good.any():  # no whole segment at all: the landmarks' extent as a body 1.7 m tall
         fixed = np.full(len(image), focal * 1.7 / max(float(np.ptp(image[..., 1])) / aspect, 1e-3))
         good = np.ones(len(image), bool)
-    return _SegmentView(q, scale, good, fixed)
+    return _SegmentView(q, scale, good, fixed, usable.all(1))
 
 
 def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np.ndarray]:
@@ -314,6 +315,31 @@ def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np
     depth = view.fixed if view.fixed is not None else view.scale * across
     depth = np.clip(_smooth(_fill(depth, view.good), 7), 0.5, 50.0)
     return _camera_to_floor(np.stack([q[:, 0] * depth, q[:, 1] * depth, depth], axis=1), pitch), depth
+
+
+#: Least camera pitch (degrees) at which frames with legs out of view are put on the floor by the pelvis's image
+#: position (:func:`_level_cut_frames`); below it the pelvis's image height says too little about its depth.
+MIN_LEVELLING_PITCH_DEG = 10.0
+
+
+def _level_cut_frames(view: _SegmentView, root: np.ndarray, depth: np.ndarray, pitch: float) -> np.ndarray:
+    """``root (T, 3)`` with the frames whose legs are cut by the frame's edge or hidden (not every depth segment
+    usable) re-placed at the pelvis height of the run's whole-body frames (their median), on the ray through the
+    pelvis's image point: a person on a level floor seen by a camera pitched down by ``pitch`` is at depth
+    ``h / (q_y cos(pitch) - sin(pitch))``. Depth from a torso alone, seen from above at close range, overshoots: on
+    the real walking video people walking in under the camera (legs below the frame for ~0.5 s) started 0.9-2.6 m
+    too low and walked backwards first. Unchanged when the camera is nearly level, or fewer than 3 frames show the
+    whole body."""
+    cut = ~view.whole
+    if pitch < np.radians(MIN_LEVELLING_PITCH_DEG) or view.whole.sum() < 3 or not cut.any():
+        return root
+    height = float(np.median(root[view.whole, 1]))
+    slope = view.q[:, 1] * np.cos(pitch) - np.sin(pitch)  # height / depth along the ray through the pelvis
+    usable = cut & (slope < -0.05) & (height < 0.0)  # the pelvis below the camera and below the horizon
+    level = depth.copy()
+    level[usable] = np.clip(height / slope[usable], 0.5, 50.0)
+    level = _smooth(level, 3)
+    return _camera_to_floor(np.stack([view.q[:, 0] * level, view.q[:, 1] * level, level], axis=1), pitch)
 
 
 def _camera_to_floor(points: np.ndarray, pitch: float) -> np.ndarray:
@@ -402,7 +428,9 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
     joints = np.einsum("jm,tmc->tjc", _WEIGHTS, world)  # MediaPipe axes: x right, y down, z away, pelvis-centred
     focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
     pitch = float(np.radians(pitch_deg))
-    root, _ = _ground_frame_root(_segment_view(world, image, visibility, aspect, focal), pitch)
+    view = _segment_view(world, image, visibility, aspect, focal)
+    root, depth = _ground_frame_root(view, pitch)
+    root = _level_cut_frames(view, root, depth, pitch)
     tilt = pitch if tilt_deg is None else float(np.radians(tilt_deg))
     # 180 degrees about the viewing axis (a rotation, so left stays left): x right, y down -> +X left, +Y up.
     return _camera_to_floor(joints * np.array([-1.0, -1.0, 1.0]), tilt) + root[:, None, :]
