@@ -74,8 +74,8 @@ def run_video_search(request: dict, library: Library, progress: Progress | None 
     embed_video = getattr(embedder, "embed_video", None)  # the video encoder; other embedders: the motion encoder
     queries = np.asarray(embed_video(windows) if callable(embed_video) else embedder.embed_motion(windows))
     mean = queries.mean(axis=0)
-    # mean_w <q_w, c> = <mean q, c> / 1: the normalised mean ranks the clips as mean pooling does; scores are rescaled
-    # to the mean cosine below.
+    # mean_w <q_w, c> = <mean_w q_w, c>: searching with the (normalised) mean ranks the clips as mean pooling does;
+    # the cosine to the normalised mean times |mean| is the mean cosine.
     ranked = library.search_embedding(mean, k, filters, model_key=embedder.model_key, exact=exact)
     norm = float(np.linalg.norm(mean))
     start = _best_windows(library, embedder.model_key, [hit.clip_id for hit in ranked], queries)
