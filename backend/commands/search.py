@@ -17,7 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         ".npy, searched like --motion)")  # fmt: skip
     parser.add_argument("--motion", help="search by example: a .bvh, Baton .npz or HumanML3D .npy file")
     parser.add_argument("--video", help="search by a video of a person (any format ffmpeg reads; MediaPipe Pose; "
-                        "every 4.8 s window of the first --video-seconds is searched, a clip scores its best)")
+                        "every 4.8 s window of the first --video-seconds is searched, a clip scores its mean "
+                        "cosine over them)")
     parser.add_argument("--video-seconds", type=float, default=180.0, help="part of the video analysed, from its "
                         "start (default 180 s)")  # fmt: skip
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
