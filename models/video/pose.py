@@ -314,7 +314,12 @@ def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np
     across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
     depth = view.fixed if view.fixed is not None else view.scale * across
     depth = np.clip(_smooth(_fill(depth, view.good), 7), 0.5, 50.0)
-    return _camera_to_floor(np.stack([q[:, 0] * depth, q[:, 1] * depth, depth], axis=1), pitch), depth
+    return _root_at(q, depth, pitch), depth
+
+
+def _root_at(q: np.ndarray, depth: np.ndarray, pitch: float) -> np.ndarray:
+    """Pelvis positions ``(T, 3)`` in floor axes from its normalised image points ``q (T, 2)`` and depths ``(T,)``."""
+    return _camera_to_floor(np.stack([q[:, 0] * depth, q[:, 1] * depth, depth], axis=1), pitch)
 
 
 #: Least camera pitch (degrees) at which frames with legs out of view are put on the floor by the pelvis's image
@@ -322,24 +327,23 @@ def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np
 MIN_LEVELLING_PITCH_DEG = 10.0
 
 
-def _level_cut_frames(view: _SegmentView, root: np.ndarray, depth: np.ndarray, pitch: float) -> np.ndarray:
-    """``root (T, 3)`` with the frames whose legs are cut by the frame's edge or hidden (not every depth segment
-    usable) re-placed at the pelvis height of the run's whole-body frames (their median), on the ray through the
-    pelvis's image point: a person on a level floor seen by a camera pitched down by ``pitch`` is at depth
-    ``h / (q_y cos(pitch) - sin(pitch))``. Depth from a torso alone, seen from above at close range, overshoots: on
-    the real walking video people walking in under the camera (legs below the frame for ~0.5 s) started 0.9-2.6 m
-    too low and walked backwards first. Unchanged when the camera is nearly level, or fewer than 3 frames show the
-    whole body."""
+def _level_cut_frames(view: _SegmentView, depth: np.ndarray, pitch: float) -> np.ndarray:
+    """``depth (T,)`` (:func:`_ground_frame_root`) with the frames whose legs are cut by the frame's edge or hidden
+    (not every depth segment usable) re-placed at the pelvis height of the run's whole-body frames (their median),
+    on the ray through the pelvis's image point: a person on a level floor seen by a camera pitched down by
+    ``pitch`` is at depth ``h / (q_y cos(pitch) - sin(pitch))``. Depth from a torso alone, seen from above at close
+    range, overshoots: on the real walking video people walking in under the camera (legs below the frame for ~0.5
+    s) started 0.9-2.6 m too low and walked backwards first. Unchanged when the camera is nearly level, or fewer than
+    3 frames show the whole body."""
     cut = ~view.whole
     if pitch < np.radians(MIN_LEVELLING_PITCH_DEG) or view.whole.sum() < 3 or not cut.any():
-        return root
-    height = float(np.median(root[view.whole, 1]))
+        return depth
     slope = view.q[:, 1] * np.cos(pitch) - np.sin(pitch)  # height / depth along the ray through the pelvis
+    height = float(np.median(depth[view.whole] * slope[view.whole]))
     usable = cut & (slope < -0.05) & (height < 0.0)  # the pelvis below the camera and below the horizon
     level = depth.copy()
     level[usable] = np.clip(height / slope[usable], 0.5, 50.0)
-    level = _smooth(level, 3)
-    return _camera_to_floor(np.stack([view.q[:, 0] * level, view.q[:, 1] * level, level], axis=1), pitch)
+    return _smooth(level, 3)
 
 
 def _camera_to_floor(points: np.ndarray, pitch: float) -> np.ndarray:
@@ -386,9 +390,9 @@ def estimate_camera_pitch(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray | 
     return float(np.median(fits)) if fits else 0.0
 
 
-def estimate_body_tilt(runs: list[tuple[np.ndarray, np.ndarray | None]]) -> float | None:
+def estimate_body_tilt(world: np.ndarray, visibility: np.ndarray | None = None) -> float | None:
     """How far MediaPipe's world landmarks lean the legs away from the camera (degrees, positive = feet away from
-    it, as under a camera looking down): the median over every frame of ``runs``, with both hips and ankles
+    it, as under a camera looking down): the median over the frames of one run, with both hips and ankles
     visible, of the hip-midpoint-to-ankle-midpoint direction's angle to the image's vertical in MediaPipe's y-z plane.
 
     MediaPipe's world landmarks keep the camera's axes (google-ai-edge/mediapipe#4205), only partly pulled upright
@@ -398,21 +402,18 @@ def estimate_body_tilt(runs: list[tuple[np.ndarray, np.ndarray | None]]) -> floa
     the time, so the median leg tilt is what turns the body upright.
 
     Args:
-        runs: ``(world (T, 33, 3), visibility (T, 33) or None)`` per run of frames with a person.
+        world: ``(T, 33, 3)`` MediaPipe world landmarks of one run of frames with a person.
+        visibility: ``(T, 33)`` MediaPipe's landmark visibility, or ``None`` (every landmark counts).
 
     Returns:
         the tilt in degrees, or ``None`` when no frame shows both hips and both ankles (an upper-body video).
     """
     hips, ankles = [_MP["l_hip"], _MP["r_hip"]], [_MP["l_ankle"], _MP["r_ankle"]]
-    angles = []
-    for world, visibility in runs:
-        legs = world[:, hips].mean(1) - world[:, ankles].mean(1)  # ankle -> hip: "up" in MediaPipe's axes
-        ok = np.isfinite(legs).all(1)
-        if visibility is not None:
-            ok &= (np.asarray(visibility)[:, hips + ankles] >= _MIN_VISIBILITY).all(1)
-        angles.append(np.degrees(np.arctan2(-legs[ok, 2], -legs[ok, 1])))
-    angles = np.concatenate(angles) if angles else np.zeros(0)
-    return float(np.median(angles)) if len(angles) else None
+    legs = world[:, hips].mean(1) - world[:, ankles].mean(1)  # ankle -> hip: "up" in MediaPipe's axes
+    ok = np.isfinite(legs).all(1)
+    if visibility is not None:
+        ok &= (np.asarray(visibility)[:, hips + ankles] >= _MIN_VISIBILITY).all(1)
+    return float(np.median(np.degrees(np.arctan2(-legs[ok, 2], -legs[ok, 1])))) if ok.any() else None
 
 
 def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_deg: float,
@@ -429,8 +430,8 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
     focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
     pitch = float(np.radians(pitch_deg))
     view = _segment_view(world, image, visibility, aspect, focal)
-    root, depth = _ground_frame_root(view, pitch)
-    root = _level_cut_frames(view, root, depth, pitch)
+    _, depth = _ground_frame_root(view, pitch)
+    root = _root_at(view.q, _level_cut_frames(view, depth, pitch), pitch)
     tilt = pitch if tilt_deg is None else float(np.radians(tilt_deg))
     # 180 degrees about the viewing axis (a rotation, so left stays left): x right, y down -> +X left, +Y up.
     return _camera_to_floor(joints * np.array([-1.0, -1.0, 1.0]), tilt) + root[:, None, :]
@@ -491,7 +492,7 @@ def pose_to_windows(pose: dict[str, np.ndarray], window_s: float = 4.8, min_seco
         pitch_deg = estimate_camera_pitch(filled, aspect, hfov_deg)
     windows: list[Motion] = []
     for (a, _), (run_world, run_image, run_visibility) in zip(runs, filled, strict=True):
-        tilt_deg = estimate_body_tilt([(run_world, run_visibility)])  # per run: MediaPipe's lean differs by person
+        tilt_deg = estimate_body_tilt(run_world, run_visibility)  # per run: MediaPipe's lean differs by person
         tilt_deg = float(pitch_deg) if tilt_deg is None else float(np.clip(tilt_deg, PITCHES_DEG[0], PITCHES_DEG[-1]))
         positions = _camera_positions(run_world, run_image, aspect, hfov_deg, run_visibility, pitch_deg, tilt_deg)
         for start in range(0, max(1, len(positions) - length + 1), stride):

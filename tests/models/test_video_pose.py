@@ -118,6 +118,13 @@ def test_root_trajectory_is_recovered_from_the_image():
     assert _WEIGHTS.sum(1) == pytest.approx(np.ones(len(POSE_JOINT_NAMES)))
 
 
+def _pitch_down(points: np.ndarray, angle: float) -> np.ndarray:
+    """Points ``(..., 3)`` (x right, y down, z ahead) in the axes of a camera pitched down by ``angle`` radians."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([points[..., 0], points[..., 1] * c - points[..., 2] * s, points[..., 1] * s + points[..., 2] * c],
+                    -1)  # fmt: skip
+
+
 def _pitched_pose(pitch_deg: float, frames: int = 50, fps: float = 10.0, speed: float = 1.0, start: float = 2.0,
                   camera_height: float = 1.6, cut_legs_until: int = 0,
                   landmark_tilt_deg: float | None = None) -> dict:  # fmt: skip
@@ -133,14 +140,12 @@ def _pitched_pose(pitch_deg: float, frames: int = 50, fps: float = 10.0, speed: 
     focal = 0.5 / np.tan(np.radians(30))
     along = start + speed * np.arange(frames) / fps
     points = world[None] + np.stack([np.zeros(frames), np.full(frames, camera_height), along], 1)[:, None]  # y down
-    camera = np.stack([points[..., 0], points[..., 1] * np.cos(theta) - points[..., 2] * np.sin(theta),
-                       points[..., 1] * np.sin(theta) + points[..., 2] * np.cos(theta)], -1)  # fmt: skip
+    camera = _pitch_down(points, theta)
     image = camera[..., :2] / camera[..., 2:3] * focal
     image[..., 0] += 0.5
     image[..., 1] = image[..., 1] * (4 / 3) + 0.5
     tilt = theta if landmark_tilt_deg is None else np.radians(landmark_tilt_deg)
-    world = np.stack([world[:, 0], world[:, 1] * np.cos(tilt) - world[:, 2] * np.sin(tilt),
-                      world[:, 1] * np.sin(tilt) + world[:, 2] * np.cos(tilt)], -1)  # camera axes  # fmt: skip
+    world = _pitch_down(world, tilt)  # camera axes
     visibility = np.ones((frames, 33))
     legs = [25, 26, 27, 28, 31, 32]
     for f in range(cut_legs_until):
@@ -190,8 +195,7 @@ def test_without_visible_legs_the_body_is_turned_by_the_camera_pitch():
     """An upper-body video (the legs below the frame throughout, guessed at low visibility) has no legs to measure:
     the body is turned by the camera pitch read from the image instead."""
     pose = _pitched_pose(30.0, camera_height=1.5, cut_legs_until=50)
-    runs = [(pose["world"].astype(np.float64), pose["visibility"])]
-    assert estimate_body_tilt(runs) is None
+    assert estimate_body_tilt(pose["world"].astype(np.float64), pose["visibility"]) is None
     motion = pose_to_windows(pose, window_s=5.0)[0]
     assert motion.metadata["body_tilt_deg"] == motion.metadata["camera_pitch_deg"]
 
