@@ -4,7 +4,8 @@ Rows: ``ground_truth`` (the test motions themselves), ``generated`` (the generat
 test clip's duration) and ``retrieval_baseline`` (the training clip whose caption is nearest to the prompt in MiniLM
 space, cropped to the same duration). Metrics per row: FID against the ground truth, R-precision top-1/2/3 (batches
 of 32), MM-Dist, Diversity, MultiModality (generated only), content accuracy (the judge's nearest content prototype
-= the prompt's content), foot skate (cm/frame in contact) and jitter (m/s²). Test prompts are held-out phrasings; the
+= the prompt's content), foot skate (cm/frame in contact), jitter (m/s²) and limb speed (m/s, joints relative to the
+root: a motion that glides has a normal root speed and a low limb speed). Test prompts are held-out phrasings; the
 test clips are the retrieval split's test clips, so a judge trained by ``baton train retrieval`` never saw them.
 ``prompt_following`` is judge-free: per action of :data:`models.instruct.rules.ACTIONS` (hand-written prompts, four
 phrasings each), the share of 4 s samples that obey the action's physical rule (:func:`~models.instruct.rules.
@@ -60,6 +61,7 @@ def _row(judge, text_emb, motions, gt_emb, prototypes, labels, fps, seed, gt=Fal
         "Diversity": round(ev.diversity(emb, seed=seed), 4),
         "foot_skate_cm": round(float(np.mean([ev.foot_skate(m.positions, m.fps) for m in motions])), 4),
         "jitter_m_s2": round(float(np.mean([ev.motion_jitter(m.positions, m.fps) for m in motions])), 4),
+        "limb_speed_m_s": round(float(np.mean([ev.limb_speed(m.positions, m.fps) for m in motions])), 4),
     }
     if prototypes is not None:
         row["content_accuracy"] = round(ev.content_accuracy(emb, prototypes, labels), 2)
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             "R_precision_top3_vs_ground_truth": round(gen_row["R_precision"]["top3"]
                                                       / max(1e-9, gt_row["R_precision"]["top3"]), 4),
             "FID_vs_retrieval_baseline": round(gen_row["FID"] / max(1e-9, base_row["FID"]), 4),
+            "limb_speed_vs_ground_truth": round(gen_row["limb_speed_m_s"] / max(1e-9, gt_row["limb_speed_m_s"]), 4),
         },
         "generation_s_per_item": round(gen_seconds / len(prompts), 4),
         "seconds": round(time.monotonic() - started, 1),

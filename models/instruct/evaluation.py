@@ -107,6 +107,21 @@ def motion_jitter(positions: np.ndarray, fps: float) -> float:
     return jitter(np.asarray(positions, np.float64), fps)
 
 
+def limb_speed(positions: np.ndarray, fps: float) -> float:
+    """Mean speed (m/s) of the joints relative to the root joint of a ``(T, J, 3)`` motion (``T >= 2``), root
+    excluded: how fast the limbs and trunk move, whatever the body's travel. A motion that glides (root moving, legs
+    barely swinging) has a low limb speed at a normal root speed.
+
+    Raises:
+        ValueError: for fewer than 2 frames or a shape other than ``(T, J, 3)``.
+    """
+    p = np.asarray(positions, np.float64)
+    if p.ndim != 3 or p.shape[0] < 2 or p.shape[2] != 3:
+        raise ValueError(f"positions must be (T>=2, J, 3), got {p.shape}")
+    local = p[:, 1:] - p[:, :1]
+    return float(np.linalg.norm(np.diff(local, axis=0), axis=-1).mean() * float(fps))
+
+
 def seam_ratio(positions: np.ndarray, joins: list[int], percentile: float = 99.0) -> float:
     """Seam check: the largest mean joint speed (averaged over joints) in the frame steps touching each join,
     divided by the clip's own ``percentile`` of that speed (<= 1: the joins are no faster than the clip's own

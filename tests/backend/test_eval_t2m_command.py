@@ -51,6 +51,10 @@ def test_eval_on_the_validation_split_reports_its_settings(dataset):
     generated = report["rows"]["generated"]
     assert 0 <= generated["content_accuracy"] <= 100 and generated["FID"] >= 0
     assert report["rows"]["ground_truth"]["FID"] == 0.0
+    speeds = {name: row["limb_speed_m_s"] for name, row in report["rows"].items()}  # joints relative to the root
+    assert speeds["ground_truth"] > 0.05 and speeds["generated"] > 0.0, speeds
+    ratio = speeds["generated"] / speeds["ground_truth"]
+    assert report["ratios"]["limb_speed_vs_ground_truth"] == pytest.approx(ratio, abs=1e-3)
     following = report["prompt_following"]  # judge-free: physical rules over hand-written prompts, per action
     assert set(following) == set(ACTIONS) | {"mean"} and all(0.0 <= v <= 1.0 for v in following.values())
     assert following["mean"] == pytest.approx(np.mean([v for k, v in following.items() if k != "mean"]), abs=1e-3)
