@@ -42,9 +42,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vq-content-balance", type=float, default=None,
                         help="draw RVQ-VAE windows with probability ~ content frames ** -B (0 = every frame "
                              "equally, 1 = every content equally; default 0)")
-    parser.add_argument("--positions", choices=("learned", "sinusoidal"), default=None,
-                        help="position encoding of the transformers trained by this run (stages already in the run "
-                             "folder keep the one saved in their .pt; default: the run's config, else TrainConfig's)")
     parser.add_argument("--mirror", action="store_true",
                         help="also write every train clip left-right mirrored into the built dataset (HumanML3D's "
                              "augmentation; sides swapped in captions and content labels)")
@@ -79,9 +76,6 @@ def build_config(args: argparse.Namespace):
             if not 0.0 <= balance <= 1.0:  # also refuses NaN
                 raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], got {balance}")
             setattr(cfg, name, float(balance))
-    positions = getattr(args, "positions", None)
-    if positions is not None:
-        cfg.transformer.positions = positions
     cfg.seed, cfg.device = args.seed, args.device
     return TrainConfig.from_dict(cfg.to_dict())
 

@@ -33,8 +33,6 @@ from torch.nn import functional as F
 from models.atomic import temp_beside
 
 CHECKPOINT_FORMAT = "baton-t2m-1"
-#: Position encodings a transformer can use (:class:`TransformerConfig`).
-POSITION_ENCODINGS = ("learned", "sinusoidal")
 
 
 @dataclass
@@ -58,14 +56,7 @@ class VQConfig:
 
 @dataclass
 class TransformerConfig:
-    """Masked / residual transformer sizes (MoMask: d 384, 8 layers, 6 heads, FF 1024).
-
-    ``positions``: ``"sinusoidal"`` adds the fixed sine/cosine table of Vaswani et al. (2017) at unit amplitude, as
-    MoMask does, so every position is as distinct as a token embedding from the first step; ``"learned"`` (the
-    default, for checkpoints saved before this field existed) adds a learned table initialised at 0.02, which after
-    8000 steps on 2,300 clips had grown to an eighth of the token embeddings' norm: fully masked positions then look
-    nearly alike and masked decoding put the gait's tokens out of order (a glide; docs/text-to-motion.md).
-    """
+    """Masked / residual transformer sizes (MoMask: d 384, 8 layers, 6 heads, FF 1024)."""
 
     codebook_size: int = 256
     num_quantizers: int = 4
@@ -77,11 +68,6 @@ class TransformerConfig:
     text_dim: int = 384
     max_tokens: int = 50
     cond_drop: float = 0.1
-    positions: str = "learned"
-
-    def __post_init__(self) -> None:
-        if self.positions not in POSITION_ENCODINGS:
-            raise ValueError(f"positions must be one of {POSITION_ENCODINGS}, got {self.positions!r}")
 
     @property
     def mask_id(self) -> int:
@@ -182,30 +168,14 @@ class RVQVAE(nn.Module):
         return self.decode_latent(quantized)
 
 
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    """The fixed position table ``(length, dim)`` float32 of Vaswani et al. (2017), §3.5: ``sin(p / 10000^(2i/d))``
-    in even and ``cos`` in odd channels (values in [-1, 1]); ``dim`` must be even."""
-    if dim % 2:
-        raise ValueError(f"sinusoidal positions need an even width, got {dim}")
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2], table[:, 1::2] = torch.sin(position * rate), torch.cos(position * rate)
-    return table
-
-
 class _Backbone(nn.Module):
-    """Shared transformer trunk: condition token + token embeddings + positions (learned or sinusoidal,
-    :class:`TransformerConfig`) -> pre-norm encoder."""
+    """Shared transformer trunk: condition token + token embeddings + learned positions -> pre-norm encoder."""
 
     def __init__(self, c: TransformerConfig):
         super().__init__()
         self.cond_proj = nn.Linear(c.text_dim, c.d_model)
         self.null_cond = nn.Parameter(torch.zeros(c.d_model))
-        if c.positions == "sinusoidal":
-            self.register_buffer("positions", sinusoidal_positions(c.max_tokens + 1, c.d_model), persistent=False)
-        else:
-            self.positions = nn.Parameter(torch.randn(c.max_tokens + 1, c.d_model) * 0.02)
+        self.positions = nn.Parameter(torch.randn(c.max_tokens + 1, c.d_model) * 0.02)
         layer = nn.TransformerEncoderLayer(c.d_model, c.heads, c.feedforward, c.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)  # fmt: skip
         self.encoder = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)

@@ -18,7 +18,6 @@ from models.instruct.networks import (
     VQConfig,
     load_network,
     save_network,
-    sinusoidal_positions,
 )
 from models.instruct.train import TrainConfig, clip_weights, train_t2m, window_weights
 from models.motion.humanml3d import joints_to_features
@@ -89,56 +88,6 @@ def test_residual_transformer_reads_only_lower_layers():
         c = net(changed, torch.tensor([2]), text, pad)
     torch.testing.assert_close(a, b)  # layer 1 depends on layer 0 only
     assert not torch.allclose(a, c)
-
-
-def test_sinusoidal_position_table():
-    """Vaswani et al. §3.5: sin in even, cos in odd channels, unit amplitude; the dot product of two positions
-    depends only on their distance (what lets a transformer find the token a gait cycle back)."""
-    table = sinusoidal_positions(50, 32)
-    assert table.shape == (50, 32) and table.dtype == torch.float32
-    torch.testing.assert_close(table[0], torch.tensor([0.0, 1.0] * 16))
-    assert float(table.abs().max()) <= 1.0
-    dots = table @ table.T
-    torch.testing.assert_close(torch.diagonal(dots, 5), torch.full((45,), float(dots[0, 5])), atol=1e-4, rtol=0)
-    with pytest.raises(ValueError, match="even width"):
-        sinusoidal_positions(4, 5)
-
-
-def test_fully_masked_positions_are_told_apart_by_their_encoding():
-    """The input of a fully masked sequence (one [MASK] embedding + position): with learned positions at their 0.02
-    initialisation neighbouring positions differ by about 3 % of the input's norm, with the sinusoidal table (fixed
-    at the token embeddings' scale from the first step) by about 14 %."""
-
-    def neighbour_change(positions: str) -> float:
-        torch.manual_seed(0)
-        net = MaskedTransformer(TransformerConfig(d_model=64, layers=1, heads=2, feedforward=64, max_tokens=20,
-                                                  positions=positions))  # fmt: skip
-        x = (net.tokens.weight[net.config.mask_id] + net.backbone.positions[1:]).detach()
-        return float(((x[1:] - x[:-1]).norm(dim=1) / x[:-1].norm(dim=1)).mean())
-
-    assert neighbour_change("learned") < 0.05
-    assert neighbour_change("sinusoidal") > 0.1
-
-
-def test_position_encoding_is_saved_with_the_network(tmp_path):
-    """A sinusoidal network has no learned position table and loads back identical; a checkpoint whose config has
-    no ``positions`` field (saved before it existed) loads as learned; an unknown encoding is refused."""
-    torch.manual_seed(0)
-    cfg = TransformerConfig(codebook_size=16, num_quantizers=2, d_model=32, layers=1, heads=2, feedforward=64,
-                            text_dim=8, max_tokens=8, positions="sinusoidal")  # fmt: skip
-    net = MaskedTransformer(cfg).eval()
-    assert not any("positions" in name for name, _ in net.named_parameters())
-    assert "backbone.positions" not in net.state_dict()
-    save_network(tmp_path / "mask.pt", "mask", net)
-    loaded, payload = load_network(tmp_path / "mask.pt", "mask")
-    assert payload["config"]["positions"] == "sinusoidal"
-    ids, text, pad = torch.randint(0, 16, (1, 8)), torch.randn(1, 8), torch.zeros(1, 8, dtype=torch.bool)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(ids, text, pad), net(ids, text, pad))
-    old = TransformerConfig(**{k: v for k, v in payload["config"].items() if k != "positions"})
-    assert old.positions == "learned"
-    with pytest.raises(ValueError, match="positions must be one of"):
-        TransformerConfig(positions="rotary")
 
 
 def _tiny_data() -> T2MData:
