@@ -38,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-items", type=int, default=256, help="prompts to evaluate (deterministic subset)")
     parser.add_argument("--guidance", type=float, default=TEXT_GUIDANCE)
     parser.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
+    parser.add_argument("--prior-weight", type=float, default=None,
+                        help="weight of the bigram prior in masked decoding (default: the generator's; 0 = off)")
     parser.add_argument("--mm-prompts", type=int, default=16, help="prompts for MultiModality")
     parser.add_argument("--mm-samples", type=int, default=6, help="samples per MultiModality prompt")
     parser.add_argument("--seed", type=int, default=0)
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from models.instruct import evaluation as ev
     from models.instruct import load_text_to_motion
     from models.instruct.data import load_dataset
+    from models.instruct.generator import DEFAULT_PRIOR_WEIGHT
     from models.instruct.rules import prompt_following
     from models.motion.humanml3d import features_to_joints
     from models.motion.motion import Motion
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-items must be >= 2, got {args.max_items}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.prior_weight is not None and not args.prior_weight >= 0:  # also refuses NaN
+        raise ValueError(f"--prior-weight must be a number >= 0, got {args.prior_weight}")
     torch.set_num_threads(max(1, args.threads))
     started = time.monotonic()
     data = load_dataset(args.dataset)
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     judge_dir = Path(args.judge) if args.judge else default_judge()
     judge = load_retrieval_model(judge_dir)
     generator = load_text_to_motion(args.weights)
+    prior_weight = DEFAULT_PRIOR_WEIGHT if args.prior_weight is None else float(args.prior_weight)
     skeleton = get_skeleton("smpl22")
     fps = 20.0
     max_frames = int(generator.max_tokens * generator.frames_per_token)
@@ -132,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     for i, prompt in enumerate(prompts):
         seconds = max(1.0, frames_of[i] / fps)
         generated.append(generator.generate(prompt, seconds=seconds, seed=args.seed + i, guidance=args.guidance,
-                                             steps=args.steps)[0])
+                                             steps=args.steps, prior_weight=prior_weight)[0])
         if i % 25 == 0:
             log.info("generated %d/%d", i + 1, len(prompts))
     gen_seconds = time.monotonic() - gen_started
@@ -152,15 +158,18 @@ def run(args: argparse.Namespace) -> int:
     groups = []
     for i in range(min(args.mm_prompts, len(prompts))):
         samples = generator.generate(prompts[i], seconds=max(1.0, frames_of[i] / fps), seed=args.seed + 1000 + i,
-                                     samples=args.mm_samples, guidance=args.guidance, steps=args.steps)  # fmt: skip
+                                     samples=args.mm_samples, guidance=args.guidance, steps=args.steps,
+                                     prior_weight=prior_weight)  # fmt: skip
         groups.append(judge.embed_motion(samples))
     gen_row["MultiModality"] = round(ev.multimodality(groups, seed=args.seed), 4)
-    following = prompt_following(generator, seed=args.seed, guidance=args.guidance, steps=args.steps)
+    following = prompt_following(generator, seed=args.seed, guidance=args.guidance, steps=args.steps,
+                                 prior_weight=prior_weight)
     base_row["MultiModality"] = 0.0  # a retrieval returns the same clip for a prompt
 
     report = {
         "items": len(test), "dataset": str(args.dataset), "judge": str(judge_dir),
         "weights": str(generator.run_dir), "split": args.split, "guidance": args.guidance, "steps": args.steps,
+        "prior_weight": prior_weight if generator.prior is not None else 0.0,
         "seed": args.seed,
         "rows": {"ground_truth": gt_row, "generated": gen_row, "retrieval_baseline": base_row},
         "prompt_following": following,

@@ -57,6 +57,11 @@ FPS = 20.0
 CONTEXT_TOKENS = 4
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default"
 RUN_FILES = ("vq.pt", "mask.pt", "residual.pt", "length.pt")
+#: Optional file of a run folder: the base codes' bigram prior (:class:`~models.instruct.networks.TokenBigram`).
+PRIOR_FILE = "prior.pt"
+#: Weight of the bigram prior's log-probabilities added to the guided logits of masked decoding (shallow fusion;
+#: 0 = off). Chosen on the validation split (model card), then measured once on the test split.
+DEFAULT_PRIOR_WEIGHT = 1.0
 
 
 class WeightsNotAvailable(FileNotFoundError):
@@ -95,8 +100,8 @@ def check_seconds(seconds: float, what: str = "seconds") -> float:
     return value
 
 
-def check_generation_args(samples: int, guidance: float) -> None:
-    """Raises ``ValueError`` for samples outside 1..16 or a NaN / infinite / negative guidance."""
+def check_generation_args(samples: int, guidance: float, prior_weight: float = 0.0) -> None:
+    """Raises ``ValueError`` for samples outside 1..16 or a NaN / infinite / negative guidance or prior weight."""
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or not 1 <= samples <= MAX_SAMPLES:
         raise ValueError(f"samples must be an integer from 1 to {MAX_SAMPLES}, got {samples!r}")
     try:
@@ -105,6 +110,12 @@ def check_generation_args(samples: int, guidance: float) -> None:
         raise ValueError(f"guidance must be a number, got {guidance!r}") from None
     if not math.isfinite(g) or g < 0:
         raise ValueError(f"guidance must be a finite number >= 0 (classifier-free guidance scale), got {guidance!r}")
+    try:
+        w = float(prior_weight)
+    except (TypeError, ValueError):
+        raise ValueError(f"prior_weight must be a number, got {prior_weight!r}") from None
+    if not math.isfinite(w) or w < 0:
+        raise ValueError(f"prior_weight must be a finite number >= 0 (bigram prior weight), got {prior_weight!r}")
 
 
 def normalise_timeline(segments: Sequence[TimelineSegment], seconds: float | None) -> tuple[list[str],
@@ -152,6 +163,10 @@ class TextToMotion:
         self.mask, _ = load_network(self.run_dir / "mask.pt", "mask", device)
         self.residual, _ = load_network(self.run_dir / "residual.pt", "residual", device)
         self.length, _ = load_network(self.run_dir / "length.pt", "length", device)
+        #: the base codes' bigram prior (``prior.pt``; runs trained before it existed have none and decode without)
+        self.prior = None
+        if (self.run_dir / PRIOR_FILE).is_file():
+            self.prior, _ = load_network(self.run_dir / PRIOR_FILE, "prior", device)
         self.max_tokens = self.mask.config.max_tokens
         self.num_quantizers = self.vq.config.num_quantizers
         self.codebook_size = self.vq.config.codebook_size
@@ -186,7 +201,15 @@ class TextToMotion:
 
     # -- networks (torch or onnxruntime) ------------------------------------------------------------------------
     def _mask_logits(self, ids: torch.Tensor, text: torch.Tensor, guidance: float,
-                     negative: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                     negative: torch.Tensor | None = None, prior_weight: float = 0.0) -> torch.Tensor:  # fmt: skip
+        logits = self._guided_mask_logits(ids, text, guidance, negative)
+        if prior_weight and self.prior is not None:
+            with torch.no_grad():
+                logits = logits + prior_weight * self.prior(ids)
+        return logits
+
+    def _guided_mask_logits(self, ids: torch.Tensor, text: torch.Tensor, guidance: float,
+                            negative: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         b, length = ids.shape
         padding = torch.zeros(b, length, dtype=torch.bool, device=ids.device)
         if guidance == 1.0:
@@ -240,15 +263,17 @@ class TextToMotion:
         return tokens, probs.gather(-1, choice[..., None])[..., 0]
 
     def _fill_base(self, known: torch.Tensor, text: torch.Tensor, guidance: float, steps: int,
-                   generator: torch.Generator, negative: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        """Masked decoding of ``known (B, L)`` (``-1`` = unknown) -> ``(B, L)`` tokens."""
+                   generator: torch.Generator, negative: torch.Tensor | None = None,
+                   prior_weight: float = 0.0) -> torch.Tensor:  # fmt: skip
+        """Masked decoding of ``known (B, L)`` (``-1`` = unknown) -> ``(B, L)`` tokens; ``prior_weight`` scales the
+        bigram prior fused into the logits (its confidences too, so re-masking keeps the transitions it favours)."""
         mask_id = self.mask.config.mask_id
         unknown = known < 0
         ids = torch.where(unknown, torch.full_like(known, mask_id), known)
         total = unknown.sum(1)
         is_masked = unknown.clone()
         for step in range(steps):
-            logits = self._mask_logits(ids, text, guidance, negative)
+            logits = self._mask_logits(ids, text, guidance, negative, prior_weight)
             tokens, confidence = self._sample(logits, generator)
             ids = torch.where(is_masked, tokens, ids)
             remain = torch.floor(total.float() * math.cos(math.pi / 2 * (step + 1) / steps)).long()
@@ -301,7 +326,7 @@ class TextToMotion:
 
     @torch.no_grad()
     def _fill(self, codes: torch.Tensor, owner: np.ndarray, texts: list[str], guidance: float, steps: int,
-              seed: int, progress: Progress | None) -> torch.Tensor:  # fmt: skip
+              seed: int, progress: Progress | None, prior_weight: float = 0.0) -> torch.Tensor:  # fmt: skip
         """Fill ``codes (B, N, Q)`` where ``codes[..., 0] < 0``, window by window (module docstring)."""
         generator = torch.Generator().manual_seed(int(seed))
         embeddings = self.embed(texts)
@@ -328,7 +353,7 @@ class TextToMotion:
             unknown = torch.zeros(window.shape[:2], dtype=torch.bool, device=codes.device)
             unknown[:, start - left : end - left] = True
             base_known = torch.where(unknown, torch.full_like(window[..., 0], -1), window[..., 0])
-            window[..., 0] = self._fill_base(base_known, text, guidance, steps, generator, negative)
+            window[..., 0] = self._fill_base(base_known, text, guidance, steps, generator, negative, prior_weight)
             window = self._fill_residual(window, unknown, text, min(guidance, 2.0) if guidance > 1 else guidance,
                                          generator)  # fmt: skip
             codes[:, start:end] = window[:, start - left : end - left]
@@ -356,6 +381,7 @@ class TextToMotion:
 
     def generate(self, prompt: str | Sequence[TimelineSegment], *, seconds: float | None = None, seed: int = 0,
                  samples: int = 1, guidance: float = DEFAULT_GUIDANCE, steps: int = 10,
+                 prior_weight: float = DEFAULT_PRIOR_WEIGHT,
                  progress: Progress | None = None) -> list[Motion]:  # fmt: skip
         """Generate ``samples`` variations of a prompt or a timeline of prompts.
 
@@ -368,6 +394,8 @@ class TextToMotion:
             samples: variations, 1..16, generated in one batch.
             guidance: classifier-free guidance scale on the logits (>= 0; 1 = conditional only, 0 = unconditional).
             steps: masked-decoding iterations per window.
+            prior_weight: weight of the base codes' bigram prior in masked decoding (>= 0; 0 = off; no effect for
+                a run folder without ``prior.pt``).
             progress: optional progress sink (raises ``models.progress.Cancelled``).
 
         Returns:
@@ -376,9 +404,9 @@ class TextToMotion:
 
         Raises:
             ValueError: for an empty or too long prompt, a bad timeline, seconds out of range, samples outside
-                1..16, a NaN / infinite / negative guidance, steps < 1.
+                1..16, a NaN / infinite / negative guidance or prior weight, steps < 1.
         """
-        check_generation_args(samples, guidance)
+        check_generation_args(samples, guidance, prior_weight)
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         if isinstance(prompt, str):
@@ -394,10 +422,15 @@ class TextToMotion:
             owner[int(round(start * FPS / self.frames_per_token)) :] = i
         codes = torch.full((samples, tokens, self.num_quantizers), -1, dtype=torch.long, device=self.device)
         codes = self._fill(codes, owner, texts, float(guidance), steps, seed,
-                           progress.sub(0.0, 0.8) if progress is not None else None)  # fmt: skip
+                           progress.sub(0.0, 0.8) if progress is not None else None, float(prior_weight))  # fmt: skip
         metadata = {"prompt": texts[0] if len(texts) == 1 else texts, "seed": int(seed), "guidance": float(guidance),
-                    "timeline_starts_s": starts, "license": "CC BY-NC 4.0 (weights trained on Bandai Namco data)"}
+                    "prior_weight": self._used_prior_weight(prior_weight), "timeline_starts_s": starts,
+                    "license": "CC BY-NC 4.0 (weights trained on Bandai Namco data)"}  # fmt: skip
         return self._to_motions(codes, frames, metadata, progress.sub(0.8, 1.0) if progress is not None else None)
+
+    def _used_prior_weight(self, prior_weight: float) -> float:
+        """The prior weight that took effect (0 without ``prior.pt``), for the motions' metadata."""
+        return float(prior_weight) if self.prior is not None else 0.0
 
     def encode_motion(self, motion: Motion) -> tuple[torch.Tensor, int]:
         """``(codes (N, Q), frames at 20 fps)`` of any motion (retargeted onto smpl22, HumanML3D features)."""
@@ -413,7 +446,7 @@ class TextToMotion:
             return self.vq.encode(x)[0], frames
 
     def inpaint(self, motion: Motion, prompt: str, start_s: float, end_s: float, *, seed: int = 0, samples: int = 1,
-                guidance: float = DEFAULT_GUIDANCE, steps: int = 10,
+                guidance: float = DEFAULT_GUIDANCE, steps: int = 10, prior_weight: float = DEFAULT_PRIOR_WEIGHT,
                 progress: Progress | None = None) -> list[Motion]:  # fmt: skip
         """Regenerate ``start_s .. end_s`` of ``motion`` from ``prompt``, keeping the rest (token inpainting).
 
@@ -425,10 +458,10 @@ class TextToMotion:
             ``samples`` smpl22 Motions at 20 fps as long as ``motion``.
 
         Raises:
-            ValueError: for a bad prompt / samples / guidance, a 2D motion, or a range not inside the motion with
-                ``start_s < end_s``.
+            ValueError: for a bad prompt / samples / guidance / prior weight, a 2D motion, or a range not inside the
+                motion with ``start_s < end_s``.
         """
-        check_generation_args(samples, guidance)
+        check_generation_args(samples, guidance, prior_weight)
         text = check_prompt(prompt)
         if not isinstance(motion, Motion) or motion.is_2d:
             raise ValueError("inpaint needs a 3D Motion")
@@ -447,8 +480,9 @@ class TextToMotion:
         codes = base[None].repeat(samples, 1, 1).clone()
         codes[:, first:last] = -1
         codes = self._fill(codes, np.zeros(n, dtype=np.int64), [text], float(guidance), steps, seed,
-                           progress.sub(0.0, 0.8) if progress is not None else None)  # fmt: skip
-        metadata = {"prompt": text, "seed": int(seed), "guidance": float(guidance), "inpainted_s": [start, end],
+                           progress.sub(0.0, 0.8) if progress is not None else None, float(prior_weight))  # fmt: skip
+        metadata = {"prompt": text, "seed": int(seed), "guidance": float(guidance),
+                    "prior_weight": self._used_prior_weight(prior_weight), "inpainted_s": [start, end],
                     "license": "CC BY-NC 4.0 (weights trained on Bandai Namco data)"}  # fmt: skip
         return self._to_motions(codes, frames, metadata, progress.sub(0.8, 1.0) if progress is not None else None)
 

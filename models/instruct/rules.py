@@ -151,20 +151,24 @@ ACTIONS = {
 
 
 def follow_rate(generator, prompts: list[str], rule: Callable[[np.ndarray], bool], *, seconds: float = 4.0,
-                seed: int = 0, samples: int = 3, guidance: float | None = None, steps: int | None = None) -> float:
+                seed: int = 0, samples: int = 3, guidance: float | None = None, steps: int | None = None,
+                prior_weight: float | None = None) -> float:
     """Share of samples obeying ``rule``: ``samples`` variations (``seed``, ``seconds`` s) of every prompt from
-    ``generator`` (a :class:`models.instruct.TextToMotion`; ``guidance`` / ``steps`` ``None`` = its defaults)."""
-    kwargs = {k: v for k, v in (("guidance", guidance), ("steps", steps)) if v is not None}
+    ``generator`` (a :class:`models.instruct.TextToMotion`; ``guidance`` / ``steps`` / ``prior_weight`` ``None`` =
+    its defaults)."""
+    kwargs = {k: v for k, v in (("guidance", guidance), ("steps", steps), ("prior_weight", prior_weight))
+              if v is not None}  # fmt: skip
     results = [bool(rule(m.positions)) for prompt in prompts
                for m in generator.generate(prompt, seconds=seconds, seed=seed, samples=samples, **kwargs)]  # fmt: skip
     return sum(results) / len(results)
 
 
-def prompt_following(generator, *, seed: int = 0, guidance: float | None = None,
-                     steps: int | None = None) -> dict[str, float]:
+def prompt_following(generator, *, seed: int = 0, guidance: float | None = None, steps: int | None = None,
+                     prior_weight: float | None = None) -> dict[str, float]:
     """:func:`follow_rate` of every action in :data:`ACTIONS` (3 variations of 4 s per prompt) plus ``"mean"``,
     rounded to 3 decimals."""
-    rates = {name: follow_rate(generator, prompts, rule, seed=seed, guidance=guidance, steps=steps)
+    rates = {name: follow_rate(generator, prompts, rule, seed=seed, guidance=guidance, steps=steps,
+                               prior_weight=prior_weight)
              for name, (prompts, rule) in ACTIONS.items()}  # fmt: skip
     rates["mean"] = float(np.mean(list(rates.values())))
     return {k: round(v, 3) for k, v in rates.items()}

@@ -14,6 +14,8 @@ steps):
    condition.
 4. ``residual`` — residual transformer on the same windows.
 5. ``length`` — length estimator (cross entropy over token lengths).
+6. ``prior`` — the base codes' bigram transition counts over the same windows (:class:`~models.instruct.networks.
+   TokenBigram`; counted, not trained: a second), fused into masked decoding by the generator.
 
 Distributed: launched with ``torchrun --nproc_per_node N -m backend.cli train t2m ...`` every process joins the
 default process group (NCCL on GPUs, Gloo on CPU), wraps the network in DistributedDataParallel and draws its own
@@ -44,7 +46,9 @@ from models.instruct.networks import (
     LengthConfig,
     LengthEstimator,
     MaskedTransformer,
+    PriorConfig,
     ResidualTransformer,
+    TokenBigram,
     TransformerConfig,
     VQConfig,
     load_network,
@@ -53,7 +57,7 @@ from models.instruct.networks import (
 from models.progress import Progress
 
 log = logging.getLogger("baton.train.t2m")
-STAGES = ("vq", "mask", "residual", "length")
+STAGES = ("vq", "mask", "residual", "length", "prior")
 
 
 @dataclass
@@ -325,17 +329,27 @@ def _token_batcher(windows: list[tuple[str, torch.Tensor]], rows: dict[str, list
 
 def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Path, progress: Progress | None,
                        rank: int, world: int,
-                       stages: tuple[str, ...] = ("mask", "residual", "length")) -> None:  # fmt: skip
-    """Stages 2-5 (module docstring); each finished stage's network is saved to ``<run_dir>/<stage>.pt``."""
+                       stages: tuple[str, ...] = ("mask", "residual", "length", "prior")) -> None:  # fmt: skip
+    """Stages 2-6 (module docstring); each finished stage's network is saved to ``<run_dir>/<stage>.pt``."""
     todo = [s for s in stages if not (run_dir / f"{s}.pt").is_file()]
     if not todo:
         return
     if progress is not None:
         progress.update(0.0, "tokenizing motions and embedding captions")
-    needs_tokens = bool({"mask", "residual"} & set(todo))
+    needs_tokens = bool({"mask", "residual", "prior"} & set(todo))
     windows = tokenize(vq, data, data.splits["train"], cfg.max_frames) if needs_tokens else []
     if needs_tokens and not windows:
         raise ValueError("no train window to tokenize")
+    if "prior" in todo:  # counted, not trained
+        todo.remove("prior")
+        if rank == 0:
+            prior = TokenBigram(PriorConfig(codebook_size=cfg.vq.codebook_size)).fit([c for _, c in windows])
+            save_network(run_dir / "prior.pt", "prior", prior, {"windows": len(windows)})
+            log.info("bigram prior from %d token windows", len(windows))
+        if world > 1:
+            torch.distributed.barrier()
+        if not todo:
+            return
     rows, embeddings = embed_captions(data, cfg.text_encoder)
     weights = None
     if windows and cfg.content_balance > 0:

@@ -69,9 +69,9 @@ def test_a_new_timeline_prompt_is_guided_away_from_the_previous_one(generator, m
     seen = []
     original = type(generator)._fill_base
 
-    def spy(self, known, text, guidance, steps, rng, negative=None):
+    def spy(self, known, text, guidance, steps, rng, negative=None, prior_weight=0.0):
         seen.append((text[0].clone(), None if negative is None else negative[0].clone()))
-        return original(self, known, text, guidance, steps, rng, negative)
+        return original(self, known, text, guidance, steps, rng, negative, prior_weight)
 
     monkeypatch.setattr(type(generator), "_fill_base", spy)
     prompts = ["a person walks forward", "a person raises both arms", "a person waves the right hand"]

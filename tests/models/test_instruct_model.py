@@ -16,6 +16,8 @@ from models.instruct.networks import (
     ResidualTransformer,
     TransformerConfig,
     VQConfig,
+    PriorConfig,
+    TokenBigram,
     load_network,
     save_network,
 )
@@ -90,6 +92,62 @@ def test_residual_transformer_reads_only_lower_layers():
     assert not torch.allclose(a, c)
 
 
+def test_token_bigram_counts_transitions_and_scores_known_neighbours(tmp_path):
+    """TokenBigram: counts ``a -> b`` transitions of base codes; for each position it adds log P(x | previous) where
+    the previous code is known and log P(x | next) where the next one is, nothing where both are masked."""
+    k = 8
+    prior = TokenBigram(PriorConfig(codebook_size=k, smoothing=0.01))
+    cycle = torch.tensor([1, 2, 3, 4] * 6)
+    prior.fit([cycle, torch.stack([cycle, cycle], 1)])  # (L,) and (L, Q) sequences; layer 0 is counted
+    assert float(prior.counts[1, 2]) == pytest.approx(2 * 6 + 0.01) and float(prior.counts[4, 1]) == pytest.approx(
+        2 * 5 + 0.01)
+    mask = k  # any id >= K is unknown
+    ids = torch.tensor([[1, mask, mask, mask, 2]])
+    log = prior(ids)
+    assert log.shape == (1, 5, k)
+    assert int(log[0, 1].argmax()) == 2  # after a 1 comes a 2
+    assert int(log[0, 3].argmax()) == 1  # before a 2 comes a 1
+    assert torch.equal(log[0, 2], torch.zeros(k))  # both neighbours masked: no opinion
+    both = prior(torch.tensor([[1, mask, 3]]))[0, 1]
+    def margin(scores):
+        top = scores.topk(2).values
+        return float(top[0] - top[1])
+
+    assert int(both.argmax()) == 2 and margin(both) > margin(log[0, 1])  # 1 -> ? -> 3: both sides say 2
+    save_network(tmp_path / "prior.pt", "prior", prior)
+    loaded, _ = load_network(tmp_path / "prior.pt", "prior")
+    torch.testing.assert_close(loaded(ids), log)
+    with pytest.raises(ValueError, match="0..7"):
+        prior.fit([torch.tensor([1, 9])])
+
+
+def test_the_prior_steers_decoding_and_weight_zero_turns_it_off(tiny_run, tmp_path):
+    """With the prior the decoded motion changes (same seed); weight 0 decodes exactly as a run without prior.pt;
+    the metadata say which weight took effect."""
+    import shutil
+
+    run, _, _ = tiny_run
+    g = load_text_to_motion(run)
+    assert g.prior is not None
+    plain = tmp_path / "no_prior"
+    shutil.copytree(run, plain, ignore=shutil.ignore_patterns("prior.pt", "checkpoints"))
+    h = load_text_to_motion(plain)
+    assert h.prior is None
+    off = g.generate("a person walks forward", seconds=3.0, seed=2, prior_weight=0.0)[0]
+    without = h.generate("a person walks forward", seconds=3.0, seed=2)[0]
+    np.testing.assert_array_equal(off.positions, without.positions)
+    assert off.metadata["prior_weight"] == 0.0 and without.metadata["prior_weight"] == 0.0
+    # a strong prior decides the codes: the decoded base codes step only along transitions the training windows have
+    decoded = []
+    decode = g._decode
+    g._decode = lambda codes: decoded.append(codes.clone()) or decode(codes)
+    strong = g.generate("a person walks forward", seconds=3.0, seed=2, prior_weight=50.0)[0]
+    assert strong.metadata["prior_weight"] == 50.0
+    base = decoded[0][0, :, 0].tolist()
+    seen = g.prior.counts > g.prior.config.smoothing
+    assert all(bool(seen[a, b]) for a, b in zip(base[:-1], base[1:], strict=True)), base
+
+
 def _tiny_data() -> T2MData:
     """Two synthetic 'motions': a figure walking forward and one raising its right arm, with captions."""
     from models.motion.skeleton import get_skeleton
@@ -125,8 +183,10 @@ def tiny_run(tmp_path_factory):
 def test_training_writes_every_stage_and_resumes(tiny_run, tmp_path):
     run, cfg, result = tiny_run
     assert all(result["stages"].values())
-    for name in ("vq.pt", "mask.pt", "residual.pt", "length.pt", "config.json"):
+    for name in ("vq.pt", "mask.pt", "residual.pt", "length.pt", "prior.pt", "config.json"):
         assert (run / name).is_file()
+    prior, payload = load_network(run / "prior.pt", "prior")  # counted over the training windows' base codes
+    assert payload["windows"] >= 2 and float(prior.counts.sum()) > prior.config.smoothing * 16 * 16
     # the autoencoder learned: it reconstructs the training motion better than an untrained one
     data = _tiny_data()
     x = torch.from_numpy(data.normalise(data.features["walk"][:64]))[None]
@@ -172,6 +232,7 @@ def test_generator_api(tiny_run):
     ({"prompt": ""}, "empty"), ({"prompt": "x" * 10_000}, "1000"), ({"seconds": 0}, "between"),
     ({"seconds": 3600}, "between"), ({"seconds": math.nan}, "between"), ({"guidance": math.nan}, "guidance"),
     ({"guidance": -1}, "guidance"), ({"samples": 0}, "samples"), ({"samples": 17}, "samples"),
+    ({"prior_weight": math.nan}, "prior_weight"), ({"prior_weight": -0.5}, "prior_weight"),
     ({"prompt": [TimelineSegment("a", 2, 1)]}, "start_s < end_s"),
     ({"prompt": [TimelineSegment("a", 0, 2), TimelineSegment("b", 1, 3)]}, "overlap"),
 ])  # fmt: skip
