@@ -13,11 +13,11 @@ from models.instruct.data import FEATURE_DIM, T2MData
 from models.instruct.networks import (
     RVQVAE,
     MaskedTransformer,
+    PriorConfig,
     ResidualTransformer,
+    TokenBigram,
     TransformerConfig,
     VQConfig,
-    PriorConfig,
-    TokenBigram,
     load_network,
     save_network,
 )
