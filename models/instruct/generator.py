@@ -201,11 +201,13 @@ class TextToMotion:
 
     # -- networks (torch or onnxruntime) ------------------------------------------------------------------------
     def _mask_logits(self, ids: torch.Tensor, text: torch.Tensor, guidance: float,
-                     negative: torch.Tensor | None = None, prior_weight: float = 0.0) -> torch.Tensor:  # fmt: skip
+                     negative: torch.Tensor | None = None, prior_weight: float = 0.0,
+                     prior_visible: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         logits = self._guided_mask_logits(ids, text, guidance, negative)
         if prior_weight and self.prior is not None:
+            seen = ids if prior_visible is None else torch.where(prior_visible[None], ids, self.mask.config.mask_id)
             with torch.no_grad():
-                logits = logits + prior_weight * self.prior(ids)
+                logits = logits + prior_weight * self.prior(seen)
         return logits
 
     def _guided_mask_logits(self, ids: torch.Tensor, text: torch.Tensor, guidance: float,
@@ -263,17 +265,18 @@ class TextToMotion:
         return tokens, probs.gather(-1, choice[..., None])[..., 0]
 
     def _fill_base(self, known: torch.Tensor, text: torch.Tensor, guidance: float, steps: int,
-                   generator: torch.Generator, negative: torch.Tensor | None = None,
-                   prior_weight: float = 0.0) -> torch.Tensor:  # fmt: skip
+                   generator: torch.Generator, negative: torch.Tensor | None = None, prior_weight: float = 0.0,
+                   prior_visible: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Masked decoding of ``known (B, L)`` (``-1`` = unknown) -> ``(B, L)`` tokens; ``prior_weight`` scales the
-        bigram prior fused into the logits (its confidences too, so re-masking keeps the transitions it favours)."""
+        bigram prior fused into the logits (its confidences too, so re-masking keeps the transitions it favours);
+        the prior reads only the positions where ``prior_visible (L,)`` is True (default: all)."""
         mask_id = self.mask.config.mask_id
         unknown = known < 0
         ids = torch.where(unknown, torch.full_like(known, mask_id), known)
         total = unknown.sum(1)
         is_masked = unknown.clone()
         for step in range(steps):
-            logits = self._mask_logits(ids, text, guidance, negative, prior_weight)
+            logits = self._mask_logits(ids, text, guidance, negative, prior_weight, prior_visible)
             tokens, confidence = self._sample(logits, generator)
             ids = torch.where(is_masked, tokens, ids)
             remain = torch.floor(total.float() * math.cos(math.pi / 2 * (step + 1) / steps)).long()
@@ -337,6 +340,9 @@ class TextToMotion:
             if m is not None:
                 negative_row[i] = len(negative_row)
         unknown_all = (codes[0, :, 0] < 0).cpu().numpy()
+        # whose tokens the bigram prior may read: the prompt that generated them (-1: given, e.g. inpainting context).
+        # Across a change of prompt it would pull the new action back into the old one's transitions.
+        source = np.where(unknown_all, owner, -1)
         windows = self._windows(unknown_all, owner)
         for w, (left, start, end, right) in enumerate(windows):
             if progress is not None:
@@ -353,7 +359,9 @@ class TextToMotion:
             unknown = torch.zeros(window.shape[:2], dtype=torch.bool, device=codes.device)
             unknown[:, start - left : end - left] = True
             base_known = torch.where(unknown, torch.full_like(window[..., 0], -1), window[..., 0])
-            window[..., 0] = self._fill_base(base_known, text, guidance, steps, generator, negative, prior_weight)
+            visible = torch.from_numpy(source[left:right] == prompt).to(codes.device)
+            window[..., 0] = self._fill_base(base_known, text, guidance, steps, generator, negative, prior_weight,
+                                             visible)  # fmt: skip
             window = self._fill_residual(window, unknown, text, min(guidance, 2.0) if guidance > 1 else guidance,
                                          generator)  # fmt: skip
             codes[:, start:end] = window[:, start - left : end - left]
