@@ -106,7 +106,7 @@ def test_generated_runs_swing_the_limbs_like_the_data(generator, shared_data):
     """A generated jog travels at a running speed; its limbs (joints relative to the root) must move at least 60 %
     as fast as in the Bandai Namco runs it was trained on (retargeted onto smpl22 at 20 fps, as for training), not
     glide. Without the bigram prior (``prior_weight=0``) the shipped weights glide: limbs at about half the data's
-    speed (docs/text-to-motion.md, *Why generated runs glided*)."""
+    speed (docs/text-to-motion.md, *Why generated runs glided, and the bigram prior*)."""
     from models.instruct.evaluation import limb_speed
     from models.motion.bvh import load_bvh
     from models.motion.kinematics import resample
