@@ -27,7 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (../shared/data)")
     parser.add_argument("--sources", default="bandai1,bandai2,cmu131", help="shared-data sources to build from")
     parser.add_argument("-o", "--output", type=Path, required=True, help="run folder (resumed when it exists)")
-    parser.add_argument("--stages", default="vq,mask,residual,length", help="comma list of stages to train")
+    parser.add_argument("--stages", default="vq,mask,residual,length,prior",
+                        help="comma list of stages to train (prior: the base codes' bigram counts, seconds)")
     parser.add_argument("--vq-steps", type=int, default=None)
     parser.add_argument("--mask-steps", type=int, default=None)
     parser.add_argument("--residual-steps", type=int, default=None)

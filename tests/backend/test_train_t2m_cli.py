@@ -23,10 +23,10 @@ def test_train_t2m_on_a_humanml3d_folder(shared_data, tmp_path, capsys):
             "--residual-steps", "3", "--length-steps", "3", "--batch-size", "2", "--vq-batch-size", "2", "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out.strip())
-    assert report["stages"] == {"vq": True, "mask": True, "residual": True, "length": True}
+    assert report["stages"] == {"vq": True, "mask": True, "residual": True, "length": True, "prior": True}
     assert report["train_clips"] == 1 and report["dataset"] == str(folder)
     stamps = {p.name: p.stat().st_mtime_ns for p in run.glob("*.pt")}
-    assert set(stamps) == {"vq.pt", "mask.pt", "residual.pt", "length.pt"}
+    assert set(stamps) == {"vq.pt", "mask.pt", "residual.pt", "length.pt", "prior.pt"}
     assert main(argv) == 0  # a second run finds every stage done and rewrites nothing
     capsys.readouterr()
     assert {p.name: p.stat().st_mtime_ns for p in run.glob("*.pt")} == stamps
