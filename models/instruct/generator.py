@@ -6,6 +6,10 @@ Sampling, for a batch of ``samples`` variations:
    step ``s`` of ``steps`` (default 10) predict all masked tokens with classifier-free guidance on the logits,
    ``logits = uncond + guidance * (cond - uncond)`` (``uncond`` = the learned null condition), sample each from the
    top-10 %-filtered softmax, and re-mask the ``floor(n * cos(pi/2 * (s+1)/steps))`` least confident.
+   Added to those logits at every step (when the run folder has ``prior.pt``): ``prior_weight`` times the bigram
+   prior's ``log P(code | previous code) + log P(code | next code)`` for the neighbours already decoded (shallow
+   fusion of :class:`~models.instruct.networks.TokenBigram`), which keeps a gait's codes in the data's order; it
+   reads only codes generated for the same prompt.
 2. Residual tokens layer by layer (1..Q-1) with the residual transformer (guided the same way).
 3. Decode all tokens at once with the RVQ-VAE decoder (fully convolutional, any length), un-normalise, recover joint
    positions (:func:`models.motion.humanml3d.features_to_joints`), and solve local rotations on ``smpl22`` with the

@@ -148,6 +148,28 @@ def test_the_prior_steers_decoding_and_weight_zero_turns_it_off(tiny_run, tmp_pa
     assert all(bool(seen[a, b]) for a, b in zip(base[:-1], base[1:], strict=True)), base
 
 
+def test_the_prior_reads_only_codes_of_its_own_prompt(tiny_run, monkeypatch):
+    """In a timeline the first window of the second prompt sees the first prompt's codes as context (the transformer
+    reads them), but the bigram prior gets them as unknown, so it cannot pull the new action back into the old
+    one's transitions; within one prompt the prior reads the context."""
+    run, _, _ = tiny_run
+    g = load_text_to_motion(run)
+    k = g.prior.config.codebook_size
+    calls = []
+    forward = type(g.prior).forward
+    monkeypatch.setattr(type(g.prior), "forward", lambda self, ids: calls.append(ids.clone()) or forward(self, ids))
+    g.generate([TimelineSegment("walk", 0, 2), TimelineSegment("raise the right arm", 2, 4)], seed=0)
+    windows = g._windows(np.ones(20, bool), np.repeat([0, 1], 10))
+    (left, start, _, _), steps = windows[1], len(calls) // len(windows)
+    assert left < start  # the second prompt's window starts with context codes of the first
+    for ids in calls[steps:]:  # the second window's decoding steps
+        assert (ids[:, : start - left] >= k).all()
+    calls.clear()
+    g.generate("walk", seconds=6.0, seed=0)  # 30 codes: two windows of one prompt
+    (left, start, _, _) = g._windows(np.ones(30, bool), np.zeros(30, dtype=np.int64))[1]
+    assert left < start and (calls[-1][:, : start - left] < k).all()
+
+
 def _tiny_data() -> T2MData:
     """Two synthetic 'motions': a figure walking forward and one raising its right arm, with captions."""
     from models.motion.skeleton import get_skeleton
