@@ -108,18 +108,14 @@ def check_generation_args(samples: int, guidance: float, prior_weight: float = 0
     """Raises ``ValueError`` for samples outside 1..16 or a NaN / infinite / negative guidance or prior weight."""
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or not 1 <= samples <= MAX_SAMPLES:
         raise ValueError(f"samples must be an integer from 1 to {MAX_SAMPLES}, got {samples!r}")
-    try:
-        g = float(guidance)
-    except (TypeError, ValueError):
-        raise ValueError(f"guidance must be a number, got {guidance!r}") from None
-    if not math.isfinite(g) or g < 0:
-        raise ValueError(f"guidance must be a finite number >= 0 (classifier-free guidance scale), got {guidance!r}")
-    try:
-        w = float(prior_weight)
-    except (TypeError, ValueError):
-        raise ValueError(f"prior_weight must be a number, got {prior_weight!r}") from None
-    if not math.isfinite(w) or w < 0:
-        raise ValueError(f"prior_weight must be a finite number >= 0 (bigram prior weight), got {prior_weight!r}")
+    for name, value, what in (("guidance", guidance, "classifier-free guidance scale"),
+                              ("prior_weight", prior_weight, "bigram prior weight")):  # fmt: skip
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"{name} must be a finite number >= 0 ({what}), got {value!r}")
 
 
 def normalise_timeline(segments: Sequence[TimelineSegment], seconds: float | None) -> tuple[list[str],
