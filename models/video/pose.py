@@ -269,7 +269,7 @@ class _SegmentView(NamedTuple):
 def _segment_view(world: np.ndarray, image: np.ndarray, visibility: np.ndarray | None, aspect: float,
                   focal: float) -> _SegmentView:  # fmt: skip
     """Measure one run's visible :data:`_DEPTH_SEGMENTS` once: their summed metric length (each segment's median
-    over the run) against their summed length in the image, per frame (see :func:`_ground_frame_root`)."""
+    over the run) against their summed length in the image, per frame (see :func:`_ground_frame_depth`)."""
     pairs = _DEPTH_SEGMENTS
     flat = image.copy()
     flat[..., 1] /= aspect
@@ -294,9 +294,9 @@ def _segment_view(world: np.ndarray, image: np.ndarray, visibility: np.ndarray |
     return _SegmentView(q, scale, good, fixed, usable.all(1))
 
 
-def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np.ndarray]:
-    """The pelvis trajectory of one run of frames (:func:`_segment_view`) seen by a pinhole camera pitched down by
-    ``pitch`` (radians) over a level floor.
+def _ground_frame_depth(view: _SegmentView, pitch: float) -> np.ndarray:
+    """The pelvis's optical depth over one run of frames (:func:`_segment_view`) seen by a pinhole camera pitched
+    down by ``pitch`` (radians) over a level floor; :func:`_root_at` turns it into the pelvis trajectory.
 
     Depth comes from the visible :data:`_DEPTH_SEGMENTS`: an upright (vertical in the world) segment of metric length
     ``L`` (its median over the run) at depth ``z`` and normalised image point ``q = (x/z, y/z)`` projects
@@ -305,20 +305,19 @@ def _ground_frame_root(view: _SegmentView, pitch: float) -> tuple[np.ndarray, np
     interpolated from their neighbours.
 
     Returns:
-        ``(root (T, 3) metres in floor axes: +X the camera's left, +Y up, +Z along the floor away from the camera;
-        optical depth (T,) metres)``.
+        optical depth ``(T,)`` metres.
     """
     q = view.q
     up = np.array([0.0, np.cos(pitch), -np.sin(pitch)])
     # d(projection)/d(length) of a segment along `up` at normalised image point q and depth z: |up_xy - q up_z| / z
     across = np.maximum(np.linalg.norm(up[None, :2] - q * up[2], axis=1), 1e-2)
     depth = view.fixed if view.fixed is not None else view.scale * across
-    depth = np.clip(_smooth(_fill(depth, view.good), 7), 0.5, 50.0)
-    return _root_at(q, depth, pitch), depth
+    return np.clip(_smooth(_fill(depth, view.good), 7), 0.5, 50.0)
 
 
 def _root_at(q: np.ndarray, depth: np.ndarray, pitch: float) -> np.ndarray:
-    """Pelvis positions ``(T, 3)`` in floor axes from its normalised image points ``q (T, 2)`` and depths ``(T,)``."""
+    """Pelvis positions ``(T, 3)`` metres in floor axes (+X the camera's left, +Y up, +Z along the floor away from
+    the camera) from its normalised image points ``q (T, 2)`` and depths ``(T,)``."""
     return _camera_to_floor(np.stack([q[:, 0] * depth, q[:, 1] * depth, depth], axis=1), pitch)
 
 
@@ -328,7 +327,7 @@ MIN_LEVELLING_PITCH_DEG = 10.0
 
 
 def _level_cut_frames(view: _SegmentView, depth: np.ndarray, pitch: float) -> np.ndarray:
-    """``depth (T,)`` (:func:`_ground_frame_root`) with the frames whose legs are cut by the frame's edge or hidden
+    """``depth (T,)`` (:func:`_ground_frame_depth`) with the frames whose legs are cut by the frame's edge or hidden
     (not every depth segment usable) re-placed at the pelvis height of the run's whole-body frames (their median),
     on the ray through the pelvis's image point: a person on a level floor seen by a camera pitched down by
     ``pitch`` is at depth ``h / (q_y cos(pitch) - sin(pitch))``. Depth from a torso alone, seen from above at close
@@ -358,7 +357,7 @@ def _camera_to_floor(points: np.ndarray, pitch: float) -> np.ndarray:
 def estimate_camera_pitch(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], aspect: float,
                           hfov_deg: float = 60.0) -> float:  # fmt: skip
     """The camera's pitch (degrees, positive = looking down) that keeps people's pelvises at one height above a
-    level floor (:func:`_ground_frame_root`), from every run of frames with a person in one video.
+    level floor (:func:`_ground_frame_depth`), from every run of frames with a person in one video.
 
     For each run the pitch within :data:`PITCHES_DEG` minimising the pelvis height's variance (relative to the
     squared mean depth, so that no pitch wins by shrinking the scene) is found; runs whose best pitch lies on the
@@ -382,7 +381,8 @@ def estimate_camera_pitch(runs: list[tuple[np.ndarray, np.ndarray, np.ndarray | 
         view = _segment_view(world, image, visibility, aspect, focal)  # the pitch changes only the foreshortening
         scores = []
         for pitch in angles:
-            root, depth = _ground_frame_root(view, float(pitch))
+            depth = _ground_frame_depth(view, float(pitch))
+            root = _root_at(view.q, depth, float(pitch))
             scores.append(root[:, 1].var() / max(float(np.mean(depth)) ** 2, 1e-9))
         best = int(np.argmin(scores))
         if 0 < best < len(angles) - 1:
@@ -420,7 +420,7 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
                       visibility: np.ndarray | None = None, pitch_deg: float = 0.0,
                       tilt_deg: float | None = None) -> np.ndarray:  # fmt: skip
     """Pose-skeleton joints ``(T, 21, 3)`` in floor axes (+Y up) with the root trajectory estimated from the image
-    (:func:`_ground_frame_root`, camera pitched down by ``pitch_deg``).
+    (:func:`_ground_frame_depth`, camera pitched down by ``pitch_deg``).
 
     MediaPipe's world landmarks are metric and pelvis-centred but keep the camera's axes (x right, y down, z away
     from the camera): seen from above, a standing body comes out leaning, feet away from the camera. The body is
@@ -430,8 +430,7 @@ def _camera_positions(world: np.ndarray, image: np.ndarray, aspect: float, hfov_
     focal = 0.5 / np.tan(np.radians(hfov_deg) / 2)
     pitch = float(np.radians(pitch_deg))
     view = _segment_view(world, image, visibility, aspect, focal)
-    _, depth = _ground_frame_root(view, pitch)
-    root = _root_at(view.q, _level_cut_frames(view, depth, pitch), pitch)
+    root = _root_at(view.q, _level_cut_frames(view, _ground_frame_depth(view, pitch), pitch), pitch)
     tilt = pitch if tilt_deg is None else float(np.radians(tilt_deg))
     # 180 degrees about the viewing axis (a rotation, so left stays left): x right, y down -> +X left, +Y up.
     return _camera_to_floor(joints * np.array([-1.0, -1.0, 1.0]), tilt) + root[:, None, :]
