@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "items": len(test), "dataset": str(args.dataset), "judge": str(judge_dir),
         "weights": str(generator.run_dir), "split": args.split, "guidance": args.guidance, "steps": args.steps,
-        "prior_weight": prior_weight if generator.prior is not None else 0.0,
+        "prior_weight": generator.effective_prior_weight(prior_weight),
         "seed": args.seed,
         "rows": {"ground_truth": gt_row, "generated": gen_row, "retrieval_baseline": base_row},
         "prompt_following": following,

@@ -206,8 +206,7 @@ class TextToMotion:
         logits = self._guided_mask_logits(ids, text, guidance, negative)
         if prior_weight and self.prior is not None:
             seen = ids if prior_visible is None else torch.where(prior_visible[None], ids, self.mask.config.mask_id)
-            with torch.no_grad():
-                logits = logits + prior_weight * self.prior(seen)
+            logits = logits + prior_weight * self.prior(seen)
         return logits
 
     def _guided_mask_logits(self, ids: torch.Tensor, text: torch.Tensor, guidance: float,
@@ -432,12 +431,12 @@ class TextToMotion:
         codes = self._fill(codes, owner, texts, float(guidance), steps, seed,
                            progress.sub(0.0, 0.8) if progress is not None else None, float(prior_weight))  # fmt: skip
         metadata = {"prompt": texts[0] if len(texts) == 1 else texts, "seed": int(seed), "guidance": float(guidance),
-                    "prior_weight": self._used_prior_weight(prior_weight), "timeline_starts_s": starts,
+                    "prior_weight": self.effective_prior_weight(prior_weight), "timeline_starts_s": starts,
                     "license": "CC BY-NC 4.0 (weights trained on Bandai Namco data)"}  # fmt: skip
         return self._to_motions(codes, frames, metadata, progress.sub(0.8, 1.0) if progress is not None else None)
 
-    def _used_prior_weight(self, prior_weight: float) -> float:
-        """The prior weight that took effect (0 without ``prior.pt``), for the motions' metadata."""
+    def effective_prior_weight(self, prior_weight: float) -> float:
+        """The prior weight that takes effect for a requested one: itself, or 0 for a run without ``prior.pt``."""
         return float(prior_weight) if self.prior is not None else 0.0
 
     def encode_motion(self, motion: Motion) -> tuple[torch.Tensor, int]:
@@ -490,7 +489,7 @@ class TextToMotion:
         codes = self._fill(codes, np.zeros(n, dtype=np.int64), [text], float(guidance), steps, seed,
                            progress.sub(0.0, 0.8) if progress is not None else None, float(prior_weight))  # fmt: skip
         metadata = {"prompt": text, "seed": int(seed), "guidance": float(guidance),
-                    "prior_weight": self._used_prior_weight(prior_weight), "inpainted_s": [start, end],
+                    "prior_weight": self.effective_prior_weight(prior_weight), "inpainted_s": [start, end],
                     "license": "CC BY-NC 4.0 (weights trained on Bandai Namco data)"}  # fmt: skip
         return self._to_motions(codes, frames, metadata, progress.sub(0.8, 1.0) if progress is not None else None)
 
