@@ -43,6 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vq-content-balance", type=float, default=None,
                         help="draw RVQ-VAE windows with probability ~ content frames ** -B (0 = every frame "
                              "equally, 1 = every content equally; default 0)")
+    parser.add_argument("--token-phases", type=int, default=None,
+                        help="start offsets (frames, 1-4) at which each train clip is tokenized for the transformers "
+                             "(each gives another code sequence of the same motion; default 1)")  # fmt: skip
     parser.add_argument("--mirror", action="store_true",
                         help="also write every train clip left-right mirrored into the built dataset (HumanML3D's "
                              "augmentation; sides swapped in captions and content labels)")
@@ -66,6 +69,11 @@ def build_config(args: argparse.Namespace):
             if value < 1:
                 raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
             setattr(cfg, field, value)
+    phases = getattr(args, "token_phases", None)
+    if phases is not None:
+        if not 1 <= phases <= cfg.vq.downsample:
+            raise ValueError(f"--token-phases must be in 1..{cfg.vq.downsample} (frames per token), got {phases}")
+        cfg.token_phases = phases
     heading = getattr(args, "vq_heading_weight", None)
     if heading is not None:
         if not heading >= 0:  # also refuses NaN

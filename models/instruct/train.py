@@ -8,7 +8,8 @@ steps):
    ``vq_content_balance``); loss = smooth-L1 reconstruction + 0.5 smooth-L1 on the joint-position ("ric") part +
    commitment (MoMask's recipe) + Baton's heading loss (``vq_heading_weight`` x L1 of the accumulated root yaw, so
    that turns survive tokenisation).
-2. tokens — every train clip cut into windows of at most ``max_frames`` frames (stride half a window) and encoded
+2. tokens — every train clip cut into windows of at most ``max_frames`` frames (stride half a window), at
+   ``token_phases`` start offsets of a frame each (each offset tokenizes the motion differently), and encoded
    to ``(L, Q)`` codes with the frozen RVQ-VAE (kept in memory, not saved).
 3. ``mask`` — masked transformer on base codes, a random caption per clip, its frozen MiniLM embedding as the
    condition.
@@ -87,6 +88,9 @@ class TrainConfig:
     #: equally, the MoMask draw). A tokenizer that rarely sees a bow cannot reconstruct one, and the transformers
     #: can only generate what the tokenizer reconstructs.
     vq_content_balance: float = 0.0
+    #: start offsets (frames, 1..vq.downsample) at which every train clip is tokenized for the transformers and the
+    #: prior: each offset gives another code sequence of the same motion (MoMask's random crop offset).
+    token_phases: int = 1
     mask_steps: int = 1500
     residual_steps: int = 1000
     transformer_batch: int = 32
@@ -102,6 +106,8 @@ class TrainConfig:
         for name, cls in (("vq", VQConfig), ("transformer", TransformerConfig), ("length", LengthConfig)):
             if isinstance(getattr(self, name), dict):
                 setattr(self, name, cls(**getattr(self, name)))
+        if not 1 <= self.token_phases <= self.vq.downsample:
+            raise ValueError(f"token_phases must be in 1..{self.vq.downsample}, got {self.token_phases}")
         if self.max_frames % self.vq.downsample:
             raise ValueError(f"max_frames must be a multiple of {self.vq.downsample}, got {self.max_frames}")
         self.transformer.codebook_size = self.vq.codebook_size
@@ -199,21 +205,30 @@ def _loop(name: str, network: nn.Module, steps: int, lr: float, cfg: TrainConfig
     return history
 
 
-def _windows(data: T2MData, ids: list[str], max_frames: int, multiple: int) -> list[tuple[str, int, int]]:
-    """``(id, start, frames)`` windows of at most ``max_frames`` (multiples of ``multiple``), stride half a window."""
+def _windows(data: T2MData, ids: list[str], max_frames: int, multiple: int,
+             phases: int = 1) -> list[tuple[str, int, int]]:  # fmt: skip
+    """``(id, start, frames)`` windows of at most ``max_frames`` (multiples of ``multiple``), stride half a window.
+
+    ``phases`` (1..``multiple``): the clip is windowed once per start offset ``0 .. phases - 1`` frames. One token
+    covers ``multiple`` frames, so each offset cuts the motion into tokens differently and gives a different code
+    sequence of the same clip (MoMask draws a random crop offset per batch for the same reason).
+    """
+    if not 1 <= phases <= multiple:
+        raise ValueError(f"phases must be in 1..{multiple}, got {phases}")
     out = []
     for cid in ids:
-        total = data.features[cid].shape[0] // multiple * multiple
-        if total < multiple * 2:
-            continue
-        if total <= max_frames:
-            out.append((cid, 0, total))
-            continue
-        stride = max_frames // 2
-        starts = list(range(0, total - max_frames + 1, stride))
-        if starts[-1] != total - max_frames:
-            starts.append(total - max_frames)
-        out += [(cid, s, max_frames) for s in starts]
+        for offset in range(phases):
+            total = (data.features[cid].shape[0] - offset) // multiple * multiple
+            if total < multiple * 2:
+                continue
+            if total <= max_frames:
+                out.append((cid, offset, total))
+                continue
+            stride = max_frames // 2
+            starts = list(range(0, total - max_frames + 1, stride))
+            if starts[-1] != total - max_frames:
+                starts.append(total - max_frames)
+            out += [(cid, offset + s, max_frames) for s in starts]
     return out
 
 
@@ -260,11 +275,13 @@ def train_vq(data: T2MData, cfg: TrainConfig, run_dir: Path, progress: Progress 
 
 
 @torch.no_grad()
-def tokenize(vq: RVQVAE, data: T2MData, ids: list[str], max_frames: int) -> list[tuple[str, torch.Tensor]]:
-    """``(id, codes (L, Q) int64)`` for every window of ``ids`` (module docstring, stage 2)."""
+def tokenize(vq: RVQVAE, data: T2MData, ids: list[str], max_frames: int,
+             phases: int = 1) -> list[tuple[str, torch.Tensor]]:  # fmt: skip
+    """``(id, codes (L, Q) int64)`` for every window of ``ids`` at ``phases`` start offsets (:func:`_windows`;
+    module docstring, stage 2)."""
     vq.eval()
     out = []
-    for cid, start, frames in _windows(data, ids, max_frames, vq.config.downsample):
+    for cid, start, frames in _windows(data, ids, max_frames, vq.config.downsample, phases):
         x = torch.from_numpy(data.normalise(data.features[cid][start : start + frames]))[None]
         out.append((cid, vq.encode(x)[0].cpu()))
     return out
@@ -337,7 +354,7 @@ def train_transformers(vq: RVQVAE, data: T2MData, cfg: TrainConfig, run_dir: Pat
     if progress is not None:
         progress.update(0.0, "tokenizing motions and embedding captions")
     needs_tokens = bool({"mask", "residual", "prior"} & set(todo))
-    windows = tokenize(vq, data, data.splits["train"], cfg.max_frames) if needs_tokens else []
+    windows = tokenize(vq, data, data.splits["train"], cfg.max_frames, cfg.token_phases) if needs_tokens else []
     if needs_tokens and not windows:
         raise ValueError("no train window to tokenize")
     if "prior" in todo:  # counted, not trained

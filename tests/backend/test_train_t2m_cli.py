@@ -47,6 +47,9 @@ def test_train_t2m_bad_arguments(tmp_path, capsys):
         assert "--content-balance" in capsys.readouterr().err
         assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--vq-content-balance", bad]) == 1
         assert "--vq-content-balance" in capsys.readouterr().err
+    for bad in ("0", "5"):
+        assert main(["train", "t2m", "-o", str(tmp_path / "r"), "--token-phases", bad]) == 1
+        assert "--token-phases" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

@@ -348,3 +348,28 @@ def test_vq_content_balance_weights_clips_by_frames_and_content():
         clip_weights(frames, groups[:-1], 0.5)
     with pytest.raises(ValueError, match="vq_content_balance"):
         TrainConfig(vq_content_balance=2.0)
+
+
+def test_token_phases_tokenize_each_clip_at_every_start_offset():
+    from models.instruct.train import _windows, tokenize
+
+    data = _tiny_data()  # 80 feature frames per clip
+    one = _windows(data, ["walk"], max_frames=196, multiple=4)
+    assert one == [("walk", 0, 80)]
+    four = _windows(data, ["walk"], max_frames=196, multiple=4, phases=4)
+    assert four == [("walk", 0, 80), ("walk", 1, 76), ("walk", 2, 76), ("walk", 3, 76)]
+    # long clips: windows of max_frames at each offset, every one inside the clip
+    long = _windows(data, ["walk"], max_frames=40, multiple=4, phases=2)
+    assert {s % 2 for _, s, _ in long} == {0, 1}
+    assert all(f == 40 and s + f <= 80 for _, s, f in long)
+    with pytest.raises(ValueError, match="phases"):
+        _windows(data, ["walk"], 196, 4, phases=5)
+    with pytest.raises(ValueError, match="token_phases"):
+        TrainConfig(token_phases=0)
+    # each offset is another code sequence of the same motion
+    torch.manual_seed(0)
+    vq = RVQVAE(VQConfig(width=32, code_dim=16, codebook_size=64, num_quantizers=2, depth=1, down=2)).eval()
+    with torch.no_grad():
+        codes = tokenize(vq, data, ["raise"], 196, phases=4)
+    assert [c.shape[0] for _, c in codes] == [20, 19, 19, 19]
+    assert len({tuple(c[:19, 0].tolist()) for _, c in codes}) > 1
