@@ -35,7 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="HumanML3D-layout folder with the test split (e.g. RUN_DIR/dataset of `baton train t2m`)")
     parser.add_argument("--split", choices=("test", "val"), default="test",
                         help="held-out split to evaluate: test (report) or val (tune sampling settings on it)")
-    parser.add_argument("--max-items", type=int, default=256, help="prompts to evaluate (deterministic subset)")
+    parser.add_argument("--max-items", type=int, default=None,
+                        help="prompts to evaluate (default: the whole split; fewer: a subset drawn with --seed)")
     parser.add_argument("--guidance", type=float, default=TEXT_GUIDANCE)
     parser.add_argument("--steps", type=int, default=10, help="masked-decoding iterations")
     parser.add_argument("--prior-weight", type=float, default=None,
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from models.retrieval.model import load_retrieval_model
     from models.retrieval.text import SentenceEncoder
 
-    if args.max_items < 2:
+    if args.max_items is not None and args.max_items < 2:
         raise ValueError(f"--max-items must be >= 2, got {args.max_items}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if len(test) < 2:
         raise ValueError(f"{args.dataset}: the {args.split} split has {len(test)} motions; need at least 2")
     rng = np.random.default_rng(args.seed)
-    if len(test) > args.max_items:
+    if args.max_items is not None and len(test) > args.max_items:
         test = sorted(rng.choice(test, args.max_items, replace=False).tolist())
     judge_dir = Path(args.judge) if args.judge else default_judge()
     judge = load_retrieval_model(judge_dir)

@@ -43,10 +43,11 @@ def _eval(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_eval_on_the_validation_split_reports_its_settings(dataset):
-    done = _eval("--dataset", str(dataset), "--split", "val", "--max-items", "8", "--mm-prompts", "1",
-                 "--mm-samples", "2", "--guidance", "2.5", "--steps", "3", "--json")  # fmt: skip
+    done = _eval("--dataset", str(dataset), "--split", "val", "--mm-prompts", "1", "--mm-samples", "2",
+                 "--guidance", "2.5", "--steps", "3", "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
+    # no --max-items: the whole split (2 motions)
     assert (report["split"], report["items"], report["guidance"], report["steps"]) == ("val", 2, 2.5, 3)
     generated = report["rows"]["generated"]
     assert 0 <= generated["content_accuracy"] <= 100 and generated["FID"] >= 0
@@ -62,6 +63,7 @@ def test_eval_on_the_validation_split_reports_its_settings(dataset):
 
 @pytest.mark.parametrize("args, message", [
     (["--steps", "0"], "--steps must be >= 1"),
+    (["--max-items", "1"], "--max-items must be >= 2"),
     (["--split", "train"], "invalid choice"),
 ])  # fmt: skip
 def test_bad_settings_are_refused(dataset, args, message):
