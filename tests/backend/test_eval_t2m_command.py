@@ -61,6 +61,19 @@ def test_eval_on_the_validation_split_reports_its_settings(dataset):
     assert following["mean"] == pytest.approx(np.mean([v for k, v in following.items() if k != "mean"]), abs=1e-3)
 
 
+def test_the_whole_split_is_the_default():
+    """Without --max-items every motion of the split is evaluated (seeded subsets of 128 moved the baseline's FID
+    between 0.060 and 0.033; the whole test split gives 0.030 / 0.024)."""
+    import argparse
+
+    from backend.commands.eval_t2m import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    assert parser.parse_args(["--dataset", "d"]).max_items is None
+    assert parser.parse_args(["--dataset", "d", "--max-items", "128"]).max_items == 128
+
+
 @pytest.mark.parametrize("args, message", [
     (["--steps", "0"], "--steps must be >= 1"),
     (["--max-items", "1"], "--max-items must be >= 2"),
