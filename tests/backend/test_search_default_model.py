@@ -88,9 +88,9 @@ def test_text_search_finds_waving_clips_with_no_training_step(heldout_library, n
     assert [content_of(h.name) in WAVES for h in hits] == [True] * 5, [h.name for h in hits]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11.4 open: the CMU 'Start Walk Stop' clips return Bandai dashes and "
-                   "runs; they are Michael-Jackson-styled dance steps (subject 131's title; KIT-ML: 'A person is "
-                   "dancing'), not plain walks (model card, 'Known limitation'); strict, so a change shows")
+@pytest.mark.xfail(strict=True, reason="issue 11.4, reported blocked: the CMU 'Start Walk Stop' clips return Bandai "
+                   "dashes and runs; they are Michael-Jackson-styled dance steps (subject 131's title; KIT-ML: 'A "
+                   "person is dancing'), not plain walks (model card, 'Known limitation'); strict, so a change shows")
 @pytest.mark.parametrize("trial", ["131_01", "131_02"])
 def test_cmu_walks_find_bandai_walks_by_motion(heldout_library, shared_data, no_user_model, trial):
     """CMU 'Start Walk Stop' (31 joints, 120 fps, another body) as the query; Bandai walks (22 joints, 30 fps) must

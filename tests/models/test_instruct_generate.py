@@ -20,8 +20,8 @@ def generator():
 
 
 #: Known gaps of the shipped CPU-trained weights (see the model card): kick has 1 training clip (bows, 13 clips, follow
-#: since the bigram prior). Strict: when better weights ship it XPASSes, and the mark must go (issue 12 stays open
-#: until it does).
+#: since the bigram prior). Strict: when better weights ship it XPASSes, and the mark must go (issue 12 is reported
+#: blocked on it: no more kick data here).
 _GAPS = {"kick": "1 training clip"}
 
 
